@@ -1,0 +1,183 @@
+"""Transactional outbox: events are written with the rows they describe, then relayed to JetStream.
+
+A service calls `record_event` inside the transaction that changes its data, so an event exists
+if and only if the change was committed. `OutboxRelay` publishes pending rows in order with the
+event id as `Nats-Msg-Id` (JetStream drops a re-publish inside its duplicate window), then marks
+them sent. While NATS is away, writes go on and the rows wait.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from chassis.bus import BusProvider
+from chassis.telemetry import trace_headers
+from contracts import Envelope, new_envelope, subject_for
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "vitrine_outbox"
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """The outbox table, declared in a service's own metadata (and so its own schema)."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("id", UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("envelope", JSONB, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default="{}"),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("outbox_pending", "seq", postgresql_where=sa.text("published_at IS NULL")),
+    )
+
+
+class Outbox:
+    """Writes events of one producer into its service's outbox table."""
+
+    def __init__(self, *, table: sa.Table, producer: str, subject_root: str) -> None:
+        self.table = table
+        self.producer = producer
+        self.subject_root = subject_root
+
+    async def record(
+        self,
+        session: AsyncSession,
+        payload: BaseModel,
+        *,
+        stream_id: object,
+        headers: dict | None = None,
+    ) -> Envelope:
+        """Add an event to the session's transaction; it is published once that commits."""
+        envelope = new_envelope(payload, stream_id=stream_id, producer=self.producer)  # type: ignore[arg-type]
+        await session.execute(
+            sa.insert(self.table).values(
+                id=envelope.id,
+                subject=subject_for(envelope.stream_id, envelope.type, root=self.subject_root),
+                envelope=envelope.model_dump(mode="json"),
+                headers={**trace_headers(), **(headers or {})},
+            )
+        )
+        await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+        return envelope
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows to JetStream; one active relay per service (advisory lock)."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        table: sa.Table,
+        bus: "BusProvider",
+        batch_size: int = 200,
+        idle_poll_s: float = 1.0,
+        keep_sent: timedelta = timedelta(days=1),
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.bus = bus
+        self.batch_size = batch_size
+        self.idle_poll_s = idle_poll_s
+        self.keep_sent = keep_sent
+        self._wakeup = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        """Relay for ever: wait for leadership, then publish as rows arrive."""
+        backoff = 0.2
+        while True:
+            try:
+                async with self.engine.connect() as leader:
+                    await self._become_leader(leader)
+                    await self._listen(leader)
+                    backoff = 0.2
+                    await self._relay_loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the relay must outlive any outage
+                log.warning("outbox relay: %s; retrying in %.1fs", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _become_leader(self, leader: AsyncConnection) -> None:
+        key = f"outbox:{self.table.fullname}"
+        while not (
+            await leader.execute(sa.select(sa.func.pg_try_advisory_lock(sa.func.hashtext(key))))
+        ).scalar():
+            await leader.rollback()
+            await asyncio.sleep(self.idle_poll_s)
+        await leader.commit()
+
+    async def _listen(self, leader: AsyncConnection) -> None:
+        raw = await leader.get_raw_connection()
+        await raw.driver_connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())  # type: ignore[union-attr]
+
+    async def _relay_loop(self) -> None:
+        last_cleanup = datetime.now(UTC)
+        while True:
+            self._wakeup.clear()
+            sent = await self.publish_pending()
+            if sent == self.batch_size:
+                continue
+            if datetime.now(UTC) - last_cleanup > timedelta(minutes=5):
+                await self._delete_old_rows()
+                last_cleanup = datetime.now(UTC)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.idle_poll_s)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows in order; returns how many were sent."""
+        t = self.table
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.c.seq, t.c.id, t.c.subject, t.c.envelope, t.c.headers)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            bus = await self.bus.get()
+            # One connection keeps order; acks are awaited together for throughput.
+            await asyncio.gather(
+                *(
+                    bus.js.publish(
+                        row.subject,
+                        orjson.dumps(row.envelope),
+                        stream=bus.stream,
+                        headers={**row.headers, "Nats-Msg-Id": str(row.id)},
+                    )
+                    for row in rows
+                )
+            )
+            await conn.execute(
+                sa.update(t)
+                .where(t.c.seq.in_([r.seq for r in rows]))
+                .values(published_at=sa.func.now())
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def _delete_old_rows(self) -> None:
+        t = self.table
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(t).where(t.c.published_at < datetime.now(UTC) - self.keep_sent)
+            )

@@ -1,0 +1,61 @@
+"""Settings every service shares (12-factor: read from the environment)."""
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSECURE_JWT_SECRET = "vitrine-dev-jwt-secret-change-me-0123456789"  # noqa: S105
+INSECURE_SECRET_KEY = "vitrine-dev-secret-key-change-me-0123456789"  # noqa: S105
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """What a Vitrine process needs to reach its database, the bus, Redis and verify tokens."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    vitrine_env: Environment = Environment.DEVELOPMENT
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/vitrine"
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    jwt_secret: SecretStr = SecretStr(INSECURE_JWT_SECRET)
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_role_claim: str = "app_metadata.role"
+    vitrine_secret_key: SecretStr = SecretStr(INSECURE_SECRET_KEY)
+
+    # Isolation: a deployment (or a test run) may use its own stream, subjects and keys.
+    jetstream_stream: str = Field("LIVE", pattern=r"^[A-Za-z0-9_-]+$")
+    subject_root: str = Field("live", pattern=r"^[A-Za-z0-9_.-]+$")
+    redis_prefix: str = "vitrine:"
+    db_schema_prefix: str = Field("", pattern=r"^[a-z0-9_]*$")
+
+    max_body_bytes: int = 1_000_000
+
+    @property
+    def is_development(self) -> bool:
+        return self.vitrine_env is not Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults_in_production(self) -> Self:
+        if self.vitrine_env is Environment.PRODUCTION:
+            for name, value, default in (
+                ("JWT_SECRET", self.jwt_secret, INSECURE_JWT_SECRET),
+                ("VITRINE_SECRET_KEY", self.vitrine_secret_key, INSECURE_SECRET_KEY),
+            ):
+                secret = value.get_secret_value()
+                if secret == default or len(secret) < 32:
+                    raise ValueError(f"{name} must be set to a random value of 32+ characters")
+        return self
+
+    def schema_for(self, service: str) -> str:
+        """The PostgreSQL schema a service owns (a test run may prefix it)."""
+        return f"{self.db_schema_prefix}{service}"

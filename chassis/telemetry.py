@@ -1,0 +1,74 @@
+"""OpenTelemetry traces and Prometheus metrics."""
+
+import os
+import time
+
+from fastapi import FastAPI
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HTTP_REQUESTS = Counter(
+    "vitrine_http_requests_total", "HTTP requests served", ["service", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "vitrine_http_request_seconds", "HTTP request duration", ["service", "method"]
+)
+
+
+def setup_tracing(service_name: str) -> None:
+    """Install a tracer provider once per process; export over OTLP when OTEL_* says where."""
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def instrument(app: FastAPI, service_name: str) -> None:
+    setup_tracing(service_name)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def trace_headers() -> dict[str, str]:
+    """The current trace context, to travel in NATS headers or outgoing HTTP calls."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+class MetricsMiddleware:
+    """Counts requests and their duration per status (pure ASGI, no body buffering)."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method).observe(time.perf_counter() - started)

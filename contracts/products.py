@@ -1,0 +1,83 @@
+"""Events of the products service: the live's showcase, clicks and carts."""
+
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.registry import Payload, event
+
+
+class LiveProduct(Payload):
+    """Everything a viewer's product card needs, so no viewer has to call back."""
+
+    product_id: UUID
+    name: str
+    description: str | None = None
+    image_url: str | None = None
+    price: Decimal
+    currency: str = Field(min_length=3, max_length=3)
+    live_price: Decimal | None = None
+    promo_code: str | None = None
+    product_url: str | None = None
+    stock: int | None = None
+    position: int = 0
+    is_featured: bool = False
+
+
+@event("product.added")
+class ProductAdded(Payload):
+    """A product joined the live's showcase."""
+
+    product: LiveProduct
+
+
+@event("product.updated")
+class ProductUpdated(Payload):
+    """A product of the live changed (price, live price, stock, position …)."""
+
+    product: LiveProduct
+
+
+@event("product.removed")
+class ProductRemoved(Payload):
+    """A product left the live's showcase."""
+
+    product_id: UUID
+
+
+@event("product.featured")
+class ProductFeatured(Payload):
+    """A product is now the one presented; the previous one, if any, is no longer featured."""
+
+    product: LiveProduct
+    previous_product_id: UUID | None = None
+
+
+@event("product.unfeatured")
+class ProductUnfeatured(Payload):
+    """No product is presented any more."""
+
+    product_id: UUID
+
+
+@event("product.clicked")
+class ProductClicked(Payload):
+    """A viewer opened a product from the live."""
+
+    product_id: UUID
+    session_id: str
+    user_id: str | None = None
+
+
+@event("cart.added")
+class CartAdded(Payload):
+    """A viewer put a product of the live in their cart."""
+
+    product_id: UUID
+    quantity: int = Field(ge=1)
+    cart_id: UUID
+    session_id: str
+    user_id: str | None = None
+    unit_price: Decimal
+    currency: str = Field(min_length=3, max_length=3)

@@ -1,0 +1,68 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from contracts import Envelope, event_type_of, new_envelope, stream_id_of, subject_for
+from contracts.snapshot import SCHEMA_DIR, current_schemas, render
+from contracts.viewers import ViewersUpdated
+
+
+def test_every_event_matches_its_committed_schema_snapshot():
+    schemas = current_schemas()
+    committed = {p.name for p in SCHEMA_DIR.glob("*.json")}
+    assert committed == set(schemas), "run `python -m contracts.snapshot` after adding an event"
+    drifted = [n for n, s in schemas.items() if (SCHEMA_DIR / n).read_text() != render(s)]
+    assert not drifted, f"schemas changed without a new snapshot/version: {drifted}"
+
+
+def test_every_event_named_in_the_design_is_registered():
+    names = {name.split(".v")[0] for name in current_schemas() if name != "envelope.json"}
+    assert names == {
+        "stream.created", "stream.updated", "stream.started", "stream.ended", "stream.deleted",
+        "stream.provider_state",
+        "product.added", "product.updated", "product.removed", "product.featured",
+        "product.unfeatured", "product.clicked", "cart.added",
+        "chat.posted", "chat.deleted", "chat.pinned", "chat.unpinned", "chat.user_banned",
+        "viewers.updated", "viewer.joined", "viewer.left",
+    }  # fmt: skip
+
+
+def test_an_envelope_round_trips_and_validates_its_payload():
+    stream_id = uuid.uuid4()
+    envelope = new_envelope(
+        ViewersUpdated(current=3, peak=5, total=9, unique=4), stream_id=stream_id, producer="t"
+    )
+    again = Envelope.model_validate_json(envelope.model_dump_json())
+    assert again == envelope
+    assert again.payload() == ViewersUpdated(current=3, peak=5, total=9, unique=4)
+
+
+def test_an_envelope_with_a_payload_that_breaks_its_model_is_refused_on_read():
+    envelope = Envelope(
+        id=uuid.uuid4(), type="viewers.updated", version=1, occurred_at=datetime.now(UTC),
+        stream_id=uuid.uuid4(), producer="t", data={"current": -1, "peak": 0, "total": 0,
+        "unique": 0},
+    )  # fmt: skip
+    with pytest.raises(ValidationError):
+        envelope.payload()
+
+
+def test_an_unknown_event_version_is_refused():
+    envelope = Envelope(
+        id=uuid.uuid4(), type="viewers.updated", version=99, occurred_at=datetime.now(UTC),
+        stream_id=uuid.uuid4(), producer="t", data={},
+    )  # fmt: skip
+    with pytest.raises(LookupError):
+        envelope.payload()
+
+
+def test_subjects_carry_the_stream_and_the_event_type():
+    sid = uuid.uuid4()
+    subject = subject_for(sid, "product.featured", root="t1.live")
+    assert subject == f"t1.live.{sid}.product.featured"
+    assert stream_id_of(subject, root="t1.live") == str(sid)
+    assert event_type_of(subject, root="t1.live") == "product.featured"
+    with pytest.raises(ValueError):
+        stream_id_of("other.x.y", root="t1.live")

