@@ -91,7 +91,7 @@ def _spawn(
     """Start argv with output to log_path and wait until `ready()` or fail with the log's tail."""
     with log_path.open("ab") as log_file:
         # Own session: Ctrl-C reaches the app, which then stops the servers in order.
-        process = subprocess.Popen(  # noqa: S603 - argv is built from our own binaries
+        process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True, **popen_kwargs,
         )  # fmt: skip
@@ -224,7 +224,7 @@ def _unprivileged_user() -> pwd.struct_passwd:
     except KeyError:
         pass
     useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
-    if shutil.which("useradd") and subprocess.run(  # noqa: S603
+    if shutil.which("useradd") and subprocess.run(
         [*useradd, POSTGRES_SYSTEM_USER], capture_output=True, check=False
     ).returncode in (0, 9):  # 9: created meanwhile
         return pwd.getpwnam(POSTGRES_SYSTEM_USER)
@@ -262,7 +262,7 @@ def start_postgres(
             raise RuntimeError(f"{data_dir} is neither empty nor a PostgreSQL data directory")
         initdb = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres",
                   "--auth=trust", "--encoding=UTF8", "--locale=C"]  # fmt: skip
-        subprocess.run(initdb, check=True, capture_output=True, cwd=data_dir, **as_user)  # noqa: S603
+        subprocess.run(initdb, check=True, capture_output=True, cwd=data_dir, **as_user)
     # No unix socket: its path length is limited and its default directory may not exist.
     argv = [str(bin_dir / "postgres"), "-D", str(data_dir), "-h", host, "-p", str(port),
             "-c", "unix_socket_directories="]  # fmt: skip

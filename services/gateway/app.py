@@ -1,0 +1,98 @@
+"""The gateway's composition root: auth, proxying, the viewer websocket, presence."""
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from nats.js import JetStreamContext
+
+from chassis.auth import TokenVerifier
+from chassis.bus import BusProvider
+from chassis.web import create_web_app
+from contracts import new_envelope, subject_for
+from contracts.registry import Payload
+from services.gateway import api, ws
+from services.gateway.fanout import Fanout
+from services.gateway.presence import Presence
+from services.gateway.settings import GatewaySettings
+from services.gateway.upstream import Upstream
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    gateway_id = settings.gateway_id or f"gw-{secrets.token_hex(4)}"
+    bus = BusProvider(
+        settings.nats_url,
+        name=f"vitrine-{gateway_id}",
+        stream=settings.jetstream_stream,
+        subject_root=settings.subject_root,
+    )
+
+    async def js() -> JetStreamContext:
+        return (await bus.get()).js
+
+    async def publish(stream_id: str, payload: object) -> None:
+        assert isinstance(payload, Payload)
+        envelope = new_envelope(payload, stream_id=uuid.UUID(stream_id), producer="gateway")
+        await (await js()).publish(
+            subject_for(stream_id, envelope.type, root=settings.subject_root),
+            envelope.model_dump_json().encode(),
+            stream=settings.jetstream_stream,
+            headers={"Nats-Msg-Id": str(envelope.id)},
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = aioredis.from_url(settings.redis_url)
+        app.state.settings = settings
+        app.state.token_verifier = TokenVerifier(settings)
+        app.state.upstream = Upstream(
+            services={"streams": settings.streams_url}, timeout_s=settings.upstream_timeout_s
+        )
+        app.state.fanout = Fanout(
+            js_provider=js,
+            stream_name=settings.jetstream_stream,
+            subject_root=settings.subject_root,
+            linger_s=settings.hub_linger_s,
+            max_held=settings.ws_max_replay,
+        )
+        app.state.presence = Presence(
+            redis=redis,
+            prefix=settings.redis_prefix,
+            gateway_id=gateway_id,
+            ttl_s=settings.presence_ttl_s,
+            publish=publish,
+        )
+        presence_task = asyncio.create_task(app.state.presence.run(settings.presence_interval_s))
+        try:
+            yield
+        finally:
+            presence_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await presence_task
+            await app.state.fanout.close()
+            with contextlib.suppress(Exception):
+                await app.state.presence.sync()  # hand our last counts over before leaving
+            await app.state.upstream.close()
+            await bus.close()
+            await redis.aclose()
+
+    async def nats_ready() -> bool:
+        await bus.get()
+        return bus.connected
+
+    async def redis_ready() -> bool:
+        return bool(await app.state.presence.redis.ping())
+
+    app = create_web_app(
+        service="gateway",
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        readiness={"nats": nats_ready, "redis": redis_ready},
+    )
+    app.include_router(api.router)
+    app.include_router(ws.router)
+    return app

@@ -1,0 +1,289 @@
+"""One JetStream subscription per live, fanned out to every websocket watching it.
+
+Each event is turned into frame bytes once. Events that arrive together are flushed together: a
+viewer that is up to date gets them in one write. A viewer still receiving its snapshot or replay
+keeps later frames aside (bounded) and gets them once it has caught up, so it sees every event
+after its starting point exactly once, in order.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from contracts import event_type_of, stream_subject
+from services.gateway.rawsocket import RawSocket, text_frame
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with since=<last seq>
+HIDDEN_EVENT_PREFIXES = ("viewer.",)  # bookkeeping for analytics, not for viewers
+
+Frames = list[tuple[int, bytes]]
+
+
+def event_frame(seq: int, envelope: dict[str, Any]) -> bytes:
+    """The websocket frame of one stored event (DESIGN.md §3)."""
+    return text_frame(
+        orjson.dumps(
+            {
+                "seq": seq,
+                "type": envelope["type"],
+                "stream_id": envelope["stream_id"],
+                "occurred_at": envelope["occurred_at"],
+                "data": envelope["data"],
+            }
+        )
+    )
+
+
+class Viewer:
+    """A websocket watching one live: where it is in the event sequence and what waits for it."""
+
+    __slots__ = ("held", "max_buffer", "sent_seq", "socket")
+
+    def __init__(self, socket: RawSocket, *, max_buffer: int) -> None:
+        self.socket = socket
+        self.max_buffer = max_buffer
+        self.sent_seq = 0
+        self.held: Frames | None = []  # frames kept aside while catching up; None once live
+
+    def send(self, data: bytes) -> bool:
+        """Write frames; drop the socket if its queue is over the limit. False once dropped."""
+        if self.socket.is_closing:
+            return False
+        self.socket.write(data)
+        if self.socket.buffered() > self.max_buffer:
+            self.socket.drop(CLOSE_TOO_SLOW, "too slow: reconnect with since=<last seq>")
+            return False
+        return True
+
+    def send_frames(self, frames: Frames) -> bool:
+        due = [frame for seq, frame in frames if seq > self.sent_seq]
+        if not due:
+            return True
+        self.sent_seq = frames[-1][0]
+        return self.send(b"".join(due))
+
+
+class StreamHub:
+    """The events of one live, for the viewers of this process."""
+
+    def __init__(
+        self,
+        *,
+        stream_id: str,
+        js: JetStreamContext,
+        stream_name: str,
+        subject_root: str,
+        last_seq: int,
+        max_held: int,
+    ) -> None:
+        self.stream_id = stream_id
+        self.js = js
+        self.stream_name = stream_name
+        self.subject = stream_subject(stream_id, root=subject_root)
+        self.subject_root = subject_root
+        self.last_seq = last_seq  # every event of this live up to here has been received
+        self.max_held = max_held
+        self.live: set[Viewer] = set()
+        self.catching_up: set[Viewer] = set()
+        self._batch: Frames = []
+        self._flush_scheduled = False
+        self._sub: Any = None
+        self._loop = asyncio.get_running_loop()
+        self.snapshot_lock = asyncio.Lock()
+        self.snapshot_cache: tuple[int, dict] | None = None
+
+    @property
+    def viewer_count(self) -> int:
+        return len(self.live) + len(self.catching_up)
+
+    async def start(self) -> None:
+        self._sub = await self.js.subscribe(
+            self.subject,
+            stream=self.stream_name,
+            cb=self._on_message,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.last_seq + 1
+            ),
+            pending_msgs_limit=100_000,
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_message(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        if seq <= self.last_seq:
+            return  # an ordered consumer reset may deliver again what we had
+        self.last_seq = seq
+        if event_type_of(msg.subject, root=self.subject_root).startswith(HIDDEN_EVENT_PREFIXES):
+            return
+        self._batch.append((seq, event_frame(seq, orjson.loads(msg.data))))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Flushing on the next loop turn lets a burst of messages go out in one write.
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        last_seq = batch[-1][0]
+        data = b"".join(frame for _, frame in batch)
+        dropped = []
+        for viewer in self.live:
+            viewer.sent_seq = last_seq
+            if not viewer.send(data):
+                dropped.append(viewer)
+        for viewer in self.catching_up:
+            assert viewer.held is not None
+            viewer.held.extend(batch)
+            if len(viewer.held) > self.max_held:
+                viewer.socket.drop(CLOSE_TOO_SLOW, "too slow: reconnect with since=<last seq>")
+                dropped.append(viewer)
+        for viewer in dropped:
+            self.remove(viewer)
+
+    def add(self, viewer: Viewer) -> None:
+        """Start keeping this live's new events for a viewer that is catching up."""
+        self.catching_up.add(viewer)
+
+    def go_live(self, viewer: Viewer) -> None:
+        """The viewer has its snapshot or replay: send what was held and stream from now on."""
+        self.catching_up.discard(viewer)
+        held, viewer.held = viewer.held or [], None
+        if viewer.send_frames(held) and not viewer.socket.is_closing:
+            self.live.add(viewer)
+
+    def remove(self, viewer: Viewer) -> None:
+        self.live.discard(viewer)
+        self.catching_up.discard(viewer)
+
+
+SnapshotLoader = Callable[[str], Awaitable[dict | None]]
+
+
+class Fanout:
+    """The hubs of this process: started with a live's first viewer, stopped after its last."""
+
+    def __init__(
+        self,
+        *,
+        js_provider: Callable[[], Awaitable[JetStreamContext]],
+        stream_name: str,
+        subject_root: str,
+        linger_s: float,
+        max_held: int,
+    ) -> None:
+        self.js_provider = js_provider
+        self.stream_name = stream_name
+        self.subject_root = subject_root
+        self.linger_s = linger_s
+        self.max_held = max_held
+        self.hubs: dict[str, StreamHub] = {}
+        self._starting: dict[str, asyncio.Task[StreamHub]] = {}
+        self._stoppers: dict[str, asyncio.TimerHandle] = {}
+
+    async def hub(self, stream_id: str) -> StreamHub:
+        if (stopper := self._stoppers.pop(stream_id, None)) is not None:
+            stopper.cancel()
+        if (hub := self.hubs.get(stream_id)) is not None:
+            return hub
+        task = self._starting.get(stream_id)
+        if task is None:
+            task = asyncio.create_task(self._start(stream_id))
+            self._starting[stream_id] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self._starting.pop(stream_id, None)
+
+    async def _start(self, stream_id: str) -> StreamHub:
+        js = await self.js_provider()
+        info = await js.stream_info(self.stream_name)
+        hub = StreamHub(
+            stream_id=stream_id,
+            js=js,
+            stream_name=self.stream_name,
+            subject_root=self.subject_root,
+            last_seq=info.state.last_seq,
+            max_held=self.max_held,
+        )
+        await hub.start()
+        self.hubs[stream_id] = hub
+        return hub
+
+    def release(self, hub: StreamHub, viewer: Viewer) -> None:
+        hub.remove(viewer)
+        if hub.viewer_count == 0 and hub.stream_id not in self._stoppers:
+            self._stoppers[hub.stream_id] = asyncio.get_running_loop().call_later(
+                self.linger_s, lambda: asyncio.create_task(self._stop_if_idle(hub.stream_id))
+            )
+
+    async def _stop_if_idle(self, stream_id: str) -> None:
+        self._stoppers.pop(stream_id, None)
+        hub = self.hubs.get(stream_id)
+        if hub is not None and hub.viewer_count == 0:
+            del self.hubs[stream_id]
+            await hub.stop()
+
+    async def close(self) -> None:
+        for stopper in self._stoppers.values():
+            stopper.cancel()
+        for hub in list(self.hubs.values()):
+            await hub.stop()
+        self.hubs.clear()
+
+    async def replay(self, hub: StreamHub, *, since: int, upto: int) -> Frames | None:
+        """This live's events in (since, upto] from JetStream; None when a snapshot is better
+        (too many events, or some already gone from the stream)."""
+        js = hub.js
+        info = await js.stream_info(self.stream_name)
+        if since > info.state.last_seq or since + 1 < info.state.first_seq:
+            return None
+        if since >= upto:
+            return []
+        sub = await js.subscribe(
+            hub.subject,
+            stream=self.stream_name,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=since + 1
+            ),
+        )
+        try:
+            info = await sub.consumer_info()
+            # What is already in our queue counts too: the consumer may have started delivering.
+            pending = info.num_pending + (info.delivered.consumer_seq or 0)
+            if pending > self.max_held:
+                return None
+            frames: Frames = []
+            while pending:
+                msg = await sub.next_msg(timeout=5)
+                meta = msg.metadata
+                seq = meta.sequence.stream
+                if seq > upto:
+                    break
+                if not event_type_of(msg.subject, root=self.subject_root).startswith(
+                    HIDDEN_EVENT_PREFIXES
+                ):
+                    frames.append((seq, event_frame(seq, orjson.loads(msg.data))))
+                if seq == upto or meta.num_pending == 0:
+                    break
+            return frames
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()

@@ -1,0 +1,19 @@
+from pydantic import Field
+
+from chassis.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    gateway_port: int = 8000
+    gateway_host: str = "127.0.0.1"
+    gateway_id: str | None = None  # a random one per process when unset
+    streams_url: str = "http://127.0.0.1:8001"
+    # A socket whose unsent bytes pass this is too slow: it is dropped and resumes with since=.
+    ws_max_buffer_bytes: int = Field(1_000_000, ge=4096)
+    # Events replayed to a reconnecting socket before a fresh snapshot is cheaper.
+    ws_max_replay: int = Field(5_000, ge=1)
+    # Seconds a live's subscription outlives its last viewer (viewers often reload).
+    hub_linger_s: float = Field(10.0, ge=0)
+    presence_ttl_s: int = Field(15, ge=2)
+    presence_interval_s: float = Field(1.0, gt=0)
+    upstream_timeout_s: float = Field(10.0, gt=0)

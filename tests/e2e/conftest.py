@@ -1,0 +1,47 @@
+"""The whole system started like `make dev` (one process per service), driven via the gateway."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.support.tcpproxy import TcpProxy, free_port
+from vitrine.services import SERVICES, spec
+from vitrine.system import System
+
+
+@pytest.fixture(scope="session")
+def nats_proxy(env: dict) -> Iterator[TcpProxy]:
+    """NATS as the streams service reaches it: tests may cut it to simulate an outage."""
+    target = urlsplit(env["nats_url"])
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 4222)
+    proxy.start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+async def system(env: dict, nats_proxy: TcpProxy, tmp_path_factory) -> AsyncIterator[System]:
+    variables = {key.upper(): str(value) for key, value in env.items()}
+    for name in SERVICES:
+        chosen = spec(name)
+        if chosen.migrate is not None:
+            await chosen.migrate(chosen.settings(**env))  # type: ignore[call-arg]
+    running = System(
+        env={**variables, "HUB_LINGER_S": "1"},
+        ports={name: free_port() for name in SERVICES},
+        log_dir=Path(tmp_path_factory.mktemp("logs")),
+        per_service={"streams": {"NATS_URL": f"nats://127.0.0.1:{nats_proxy.port}"}},
+    )
+    await asyncio.to_thread(running.start)
+    yield running
+    await asyncio.to_thread(running.stop)
+
+
+@pytest.fixture
+async def gateway(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=15) as client:
+        yield client

@@ -1,0 +1,92 @@
+"""`vitrine`: serve a service, migrate, print a dev token, or run everything (`vitrine dev`)."""
+
+import asyncio
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from chassis.auth import issue_token
+from chassis.settings import ServiceSettings
+from vitrine.services import SERVICES, spec
+
+app = typer.Typer(help="Vitrine, the live-shopping backend.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)}")],
+    host: Annotated[str, typer.Option(envvar="VITRINE_BIND")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="default: the service's *_PORT")] = None,
+) -> None:
+    """Run one service (its HTTP API; for the gateway, also the viewer websocket)."""
+    from services.gateway.rawsocket import FanoutWebSocketProtocol
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    chosen = spec(service)
+    settings = chosen.settings()
+    uvicorn.run(
+        chosen.create_app(settings),
+        host=host,
+        port=port or getattr(settings, chosen.port_setting),
+        ws=FanoutWebSocketProtocol,
+        ws_per_message_deflate=False,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring every service's schema to the newest version."""
+
+    async def run() -> None:
+        for name in SERVICES:
+            chosen = spec(name)
+            if chosen.migrate is not None:
+                await chosen.migrate(chosen.settings())
+                typer.echo(f"{name}: migrated")
+
+    asyncio.run(run())
+
+
+@app.command()
+def token(
+    admin: Annotated[bool, typer.Option(help="with the admin role")] = False,
+    moderator: Annotated[bool, typer.Option(help="with the moderator role")] = False,
+    name: Annotated[str, typer.Option(help="display name")] = "Dev",
+    user_id: Annotated[str | None, typer.Option(help="the token's sub")] = None,
+    hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 12,
+) -> None:
+    """Print a JWT signed with JWT_SECRET, for local use."""
+    from datetime import timedelta
+
+    role = "admin" if admin else "moderator" if moderator else None
+    typer.echo(
+        issue_token(
+            secret=ServiceSettings().jwt_secret.get_secret_value(),
+            user_id=user_id or f"dev-{secrets.token_hex(4)}",
+            name=name,
+            role=role,
+            ttl=timedelta(hours=hours),
+        )
+    )
+
+
+@app.command()
+def dev(
+    state_dir: Annotated[Path, typer.Option(help="embedded servers' data")] = Path(".vitrine"),
+    demo: Annotated[bool, typer.Option(help="load the demo live")] = True,
+) -> None:
+    """Run everything locally: servers (embedded where none run), migrations, services, demo."""
+    from vitrine.devrun import run_dev
+
+    run_dev(state_dir=state_dir, demo=demo, gateway_port=int(os.environ.get("GATEWAY_PORT", 8000)))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,76 @@
+"""`vitrine dev`: everything on one machine, with embedded servers where none run."""
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+from chassis.auth import issue_token
+from chassis.settings import ServiceSettings
+from vitrine.demo import load_demo
+from vitrine.embedded import ensure_services
+from vitrine.services import SERVICES, spec
+from vitrine.system import System
+
+DEFAULT_PORTS = {"streams": 8001, "gateway": 8000}
+
+
+def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
+    urls, embedded = ensure_services(
+        os.environ.get("DATABASE_URL"),
+        os.environ.get("NATS_URL"),
+        os.environ.get("REDIS_URL"),
+        state_dir,
+    )
+    for server in embedded:
+        print(f"started embedded {server.name} on port {server.port}")
+    os.environ.update(urls)
+    system = System(
+        env=urls,
+        ports={**DEFAULT_PORTS, "gateway": gateway_port},
+        log_dir=state_dir.absolute() / "logs",
+    )
+    try:
+        asyncio.run(_migrate())
+        system.start()
+        gateway = system.url("gateway")
+        admin = issue_token(
+            secret=ServiceSettings().jwt_secret.get_secret_value(),
+            user_id="dev-admin",
+            name="Admin",
+            role="admin",
+        )
+        if demo:
+            live = asyncio.run(load_demo(gateway, admin_token=admin))
+            print(f"demo live: {gateway}/api/live/streams/{live['id']}")
+            print(f"           websocket ws://127.0.0.1:{gateway_port}/ws/live/{live['id']}")
+        print(f"gateway:   {gateway}  (API docs {gateway}/docs)")
+        print(f"logs:      {system.log_dir}")
+        print(f"admin token (12 h):\n{admin}")
+        print("Ctrl-C stops everything.")
+        _wait_for_interrupt(system)
+    finally:
+        system.stop()
+        for server in reversed(embedded):
+            server.stop()
+
+
+async def _migrate() -> None:
+    for name in SERVICES:
+        chosen = spec(name)
+        if chosen.migrate is not None:
+            await chosen.migrate(chosen.settings())
+
+
+def _wait_for_interrupt(system: System) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while True:
+            for name, process in system.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} stopped (exit {process.returncode}); see its log")
+                    return
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping")

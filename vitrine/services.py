@@ -1,0 +1,45 @@
+"""The services Vitrine runs, and how to build, migrate and serve each one."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from chassis.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    settings: Callable[[], ServiceSettings]
+    create_app: Callable[[ServiceSettings], FastAPI]
+    migrate: Callable[[ServiceSettings], Awaitable[None]] | None
+    port_setting: str
+    url_env: str | None  # how the gateway finds it
+
+
+def _streams() -> ServiceSpec:
+    from services.streams.app import create_app, migrate
+    from services.streams.settings import StreamsSettings
+
+    return ServiceSpec(
+        "streams", StreamsSettings, create_app, migrate, "streams_port", "STREAMS_URL"
+    )  # type: ignore[arg-type]
+
+
+def _gateway() -> ServiceSpec:
+    from services.gateway.app import create_app
+    from services.gateway.settings import GatewaySettings
+
+    return ServiceSpec("gateway", GatewaySettings, create_app, None, "gateway_port", None)  # type: ignore[arg-type]
+
+
+# Started in this order: the gateway last, once what it calls is up.
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {"streams": _streams, "gateway": _gateway}
+
+
+def spec(name: str) -> ServiceSpec:
+    try:
+        return SERVICES[name]()
+    except KeyError:
+        raise ValueError(f"unknown service {name!r}; one of {', '.join(SERVICES)}") from None
