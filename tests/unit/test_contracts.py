@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -66,3 +67,12 @@ def test_subjects_carry_the_stream_and_the_event_type():
     assert event_type_of(subject, root="t1.live") == "product.featured"
     with pytest.raises(ValueError):
         stream_id_of("other.x.y", root="t1.live")
+
+
+def test_the_committed_asyncapi_document_describes_every_event():
+    from vitrine.asyncapi import DOCUMENT, render
+
+    assert DOCUMENT.read_text() == render(), "run `python -m vitrine.asyncapi`"
+    channels = json.loads(DOCUMENT.read_text())["channels"]
+    assert len(channels) == 21
+    assert any(c["address"] == "live.{stream_id}.product.featured" for c in channels.values())
