@@ -13,8 +13,6 @@ from vitrine.embedded import ensure_services
 from vitrine.services import SERVICES, spec
 from vitrine.system import System
 
-DEFAULT_PORTS = {"streams": 8001, "gateway": 8000}
-
 
 def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
     urls, embedded = ensure_services(
@@ -28,7 +26,7 @@ def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
     os.environ.update(urls)
     system = System(
         env=urls,
-        ports={**DEFAULT_PORTS, "gateway": gateway_port},
+        ports={"streams": int(os.environ.get("STREAMS_PORT", 8001)), "gateway": gateway_port},
         log_dir=state_dir.absolute() / "logs",
     )
     try:

@@ -282,43 +282,47 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def ensure_services(
     database_url: str | None, nats_url: str | None, redis_url: str | None, state_dir: Path
 ) -> tuple[dict[str, str], list[EmbeddedServer]]:
     """URLs for DATABASE_URL, NATS_URL and REDIS_URL, plus the embedded servers started for them.
 
-    A URL that is set is used as it is. An unset one falls back to the local default; when nothing
-    listens there, the embedded server starts on that default port with its data in state_dir.
-    The caller stops the returned servers.
+    An unset URL falls back to its local default. Where a URL points at this machine and nothing
+    listens there, the embedded server starts on that port with its data in state_dir; a remote
+    URL is used as it is. The caller stops the returned servers.
     """
     state_dir = Path(state_dir).absolute()
+    create_database = database_url is None  # a given URL names a database that exists
+    database_url = database_url or DEFAULT_DATABASE_URL
+    nats_url = nats_url or DEFAULT_NATS_URL
+    redis_url = redis_url or DEFAULT_REDIS_URL
     started: list[EmbeddedServer] = []
+
+    def missing(url: str) -> tuple[str, int] | None:
+        host, port = _host_port(url)
+        return (host, port) if host in LOCAL_HOSTS and not port_open(host, port) else None
+
     try:
-        if database_url is None:
-            database_url = DEFAULT_DATABASE_URL
-            host, port = _host_port(database_url)
-            admin_url, name = _split_database_url(database_url)
-            if port_open(host, port):
-                try:
-                    _run_coroutine(_create_database_if_missing(admin_url, name))
-                except Exception as error:
-                    raise RuntimeError(
-                        f"PostgreSQL answers on {host}:{port} but not as {admin_url} ({error}); "
-                        "set DATABASE_URL"
-                    ) from error
-            else:
-                data_dir = state_dir / "postgres"
-                started.append(start_postgres(port, data_dir, host=host, database=name))
-        if nats_url is None:
-            nats_url = DEFAULT_NATS_URL
-            host, port = _host_port(nats_url)
-            if not port_open(host, port):
-                started.append(start_nats(port, state_dir / "nats", host=host))
-        if redis_url is None:
-            redis_url = DEFAULT_REDIS_URL
-            host, port = _host_port(redis_url)
-            if not port_open(host, port):
-                started.append(start_valkey(port, state_dir / "valkey", host=host))
+        admin_url, name = _split_database_url(database_url)
+        if where := missing(database_url):
+            started.append(
+                start_postgres(where[1], state_dir / "postgres", host=where[0], database=name)
+            )
+        elif create_database:
+            try:
+                _run_coroutine(_create_database_if_missing(admin_url, name))
+            except Exception as error:
+                raise RuntimeError(
+                    f"PostgreSQL at {database_url} refused {admin_url} ({error}); "
+                    "set DATABASE_URL to a database you can use"
+                ) from error
+        if where := missing(nats_url):
+            started.append(start_nats(where[1], state_dir / "nats", host=where[0]))
+        if where := missing(redis_url):
+            started.append(start_valkey(where[1], state_dir / "valkey", host=where[0]))
     except BaseException:
         for server in reversed(started):
             server.stop()

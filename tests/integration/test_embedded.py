@@ -164,10 +164,10 @@ def free_defaults(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 async def test_ensure_services_starts_embedded_servers_where_nothing_listens(
     state_dir: Path, free_defaults: dict[str, int]
 ) -> None:
-    urls, servers = ensure_services(None, None, "redis://127.0.0.1:1/0", state_dir)
+    urls, servers = ensure_services(None, None, "redis://cache.internal:6380/2", state_dir)
     try:
         assert sorted(server.name for server in servers) == ["nats", "postgres"]
-        assert urls["REDIS_URL"] == "redis://127.0.0.1:1/0"  # set, so never replaced
+        assert urls["REDIS_URL"] == "redis://cache.internal:6380/2"  # remote: used as it is
         conn = await asyncpg.connect(urls["DATABASE_URL"])
         try:
             assert await conn.fetchval("select current_database()") == "vitrine"
@@ -183,3 +183,19 @@ async def test_ensure_services_starts_embedded_servers_where_nothing_listens(
             server.stop()
     assert not any(port_open("127.0.0.1", port) for port in free_defaults.values())
     assert (state_dir / "postgres" / "PG_VERSION").exists()
+
+
+def test_a_local_url_where_nothing_listens_gets_an_embedded_server(state_dir: Path) -> None:
+    port = spare_port()
+    urls, servers = ensure_services(
+        "postgresql://db.internal:5433/shop", "nats://bus.internal:4222",
+        f"redis://127.0.0.1:{port}/0", state_dir,
+    )  # fmt: skip
+    try:
+        assert [server.name for server in servers] == ["valkey"]
+        assert port_open("127.0.0.1", port)
+        assert urls["REDIS_URL"] == f"redis://127.0.0.1:{port}/0"
+    finally:
+        for server in servers:
+            server.stop()
+    assert not port_open("127.0.0.1", port)
