@@ -10,6 +10,7 @@ from tests.conftest import auth, eventually
 from tests.support.viewer import WsViewer
 
 CALLERS = ("anonymous", "user", "moderator", "admin")
+JSON = {"content-type": "application/json"}
 
 
 def headers_for(caller: str, tokens: dict) -> dict:
@@ -90,8 +91,8 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(gateway, tokens):
         ("POST", "/api/live/streams", {"json": {"title": ""}}, 422),
         ("POST", "/api/live/streams", {"json": {"title": "x", "stream_key": "mine"}}, 422),
         ("POST", "/api/live/streams", {"json": {"title": "x", "scheduled_at": "tomorrow"}}, 422),
-        ("POST", "/api/live/streams", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
-        ("POST", "/api/live/streams", {"content": b"x" * (5 * 1024 * 1024), "headers": {"content-type": "application/json"}}, 413),
+        ("POST", "/api/live/streams", {"content": b"{not json", "headers": JSON}, 422),
+        ("POST", "/api/live/streams", {"content": b"x" * (5 * 1024 * 1024), "headers": JSON}, 413),
         ("PUT", f"/api/live/streams/{live_id}", {"json": {"title": None, "nope": 1}}, 422),
         ("PUT", "/api/live/streams/not-a-uuid", {"json": {"title": "x"}}, 422),
         ("GET", "/api/live/streams/not-a-uuid", {}, 422),
