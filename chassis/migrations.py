@@ -1,6 +1,7 @@
 """Alembic per service: each one migrates its own schema and keeps its own version table there."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 from alembic import command, context
@@ -11,6 +12,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from chassis.db import async_url
+
+# Alembic's `context` is process-wide: one upgrade at a time per process.
+_ALEMBIC = threading.Lock()
 
 
 def alembic_config(*, migrations_dir: Path, database_url: str, schema: str) -> Config:
@@ -24,8 +28,13 @@ def alembic_config(*, migrations_dir: Path, database_url: str, schema: str) -> C
 async def upgrade(*, migrations_dir: Path, database_url: str, schema: str) -> None:
     """Bring a service's schema to the newest version (safe to run from several replicas)."""
     config = alembic_config(migrations_dir=migrations_dir, database_url=database_url, schema=schema)
+
     # Alembic drives its own event loop in env.py, so it runs on a worker thread.
-    await asyncio.to_thread(command.upgrade, config, "head")
+    def run() -> None:
+        with _ALEMBIC:
+            command.upgrade(config, "head")
+
+    await asyncio.to_thread(run)
 
 
 def run_env(target_metadata: MetaData) -> None:

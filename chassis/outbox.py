@@ -23,7 +23,10 @@ from contracts import Envelope, new_envelope, subject_for
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "vitrine_outbox"
+
+def notify_channel(service: str) -> str:
+    """The NOTIFY channel that wakes one service's relay (not every service's)."""
+    return f"vitrine_outbox_{service}"
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -70,7 +73,7 @@ class Outbox:
                 headers={**trace_headers(), **(headers or {})},
             )
         )
-        await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+        await session.execute(sa.select(sa.func.pg_notify(notify_channel(self.producer), "")))
         return envelope
 
 
@@ -83,6 +86,7 @@ class OutboxRelay:
         engine: AsyncEngine,
         table: sa.Table,
         bus: "BusProvider",
+        service: str,
         batch_size: int = 200,
         idle_poll_s: float = 1.0,
         keep_sent: timedelta = timedelta(days=1),
@@ -90,6 +94,7 @@ class OutboxRelay:
         self.engine = engine
         self.table = table
         self.bus = bus
+        self.service = service
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.keep_sent = keep_sent
@@ -102,10 +107,15 @@ class OutboxRelay:
         while True:
             try:
                 async with self.engine.connect() as leader:
-                    await self._become_leader(leader)
-                    await self._listen(leader)
-                    backoff = 0.2
-                    await self._relay_loop()
+                    try:
+                        await self._become_leader(leader)
+                        await self._listen(leader)
+                        backoff = 0.2
+                        await self._relay_loop(leader)
+                    except BaseException:
+                        # The lock and the listener live on this connection: never pool it again.
+                        await leader.invalidate()
+                        raise
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the relay must outlive any outage
@@ -114,7 +124,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _become_leader(self, leader: AsyncConnection) -> None:
-        key = f"outbox:{self.table.fullname}"
+        key = f"outbox:{self.service}"
         while not (
             await leader.execute(sa.select(sa.func.pg_try_advisory_lock(sa.func.hashtext(key))))
         ).scalar():
@@ -124,9 +134,11 @@ class OutboxRelay:
 
     async def _listen(self, leader: AsyncConnection) -> None:
         raw = await leader.get_raw_connection()
-        await raw.driver_connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())  # type: ignore[union-attr]
+        await raw.driver_connection.add_listener(
+            notify_channel(self.service), lambda *_: self._wakeup.set()
+        )  # type: ignore[union-attr]
 
-    async def _relay_loop(self) -> None:
+    async def _relay_loop(self, leader: AsyncConnection) -> None:
         last_cleanup = datetime.now(UTC)
         while True:
             self._wakeup.clear()
@@ -138,6 +150,11 @@ class OutboxRelay:
                 last_cleanup = datetime.now(UTC)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.idle_poll_s)
+                continue
+            # Idle: make sure the connection holding leadership (and LISTEN) is still there.
+            # (Committed at once: notifications wait while a transaction is open.)
+            await leader.execute(sa.text("SELECT 1"))
+            await leader.commit()
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows in order; returns how many were sent."""

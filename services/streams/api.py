@@ -1,0 +1,193 @@
+"""Thin HTTP routes: parse the request, call a use case, present the result."""
+
+import hmac
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.auth import AdminUser, MaybeUser
+from contracts.streams import StreamStatus
+from services.streams import provider_settings, service
+from services.streams.domain import InvalidTransition
+from services.streams.models import (
+    LiveStream,
+    ObsSettings,
+    SettingsRead,
+    SettingsWrite,
+    StreamAdmin,
+    StreamCreate,
+    StreamPublic,
+    StreamUpdate,
+)
+from services.streams.provider_settings import Deps
+from services.streams.providers.base import InvalidProviderConfig, UnsupportedPlatform
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def _deps(request: Request) -> Deps:
+    return request.app.state.deps
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+DepsDep = Annotated[Deps, Depends(_deps)]
+StreamOut = StreamAdmin | StreamPublic
+
+router = APIRouter(prefix="/api/live", tags=["streams"])
+webhooks = APIRouter(prefix="/webhooks/nginx-rtmp", tags=["webhooks"])
+
+
+def present(stream: LiveStream, *, deps: Deps, admin: bool) -> StreamOut:
+    """Admins see how to publish (the key); everyone else sees the public view only."""
+    public = service.stream_view(stream).model_dump()
+    if not admin:
+        return StreamPublic(**public)
+    key = service.stream_key(stream, box=deps.box)
+    return StreamAdmin(
+        **public,
+        stream_key=key,
+        ingest_url=stream.ingest_url,
+        playback_id=stream.playback_id,
+        provider_state=stream.provider_state,
+        obs=ObsSettings(server=stream.ingest_url, stream_key=key),
+    )
+
+
+@router.get("/streams", response_model=list[StreamOut])
+async def list_streams(
+    session: SessionDep,
+    deps: DepsDep,
+    user: MaybeUser,
+    status_: Annotated[StreamStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[StreamOut]:
+    """Lives, on air first; non-admins see only scheduled and live ones."""
+    admin = user is not None and user.is_admin
+    streams = await service.list_streams(
+        session=session, include_ended=admin, status=status_, limit=limit, offset=offset
+    )
+    return [present(stream, deps=deps, admin=admin) for stream in streams]
+
+
+@router.post("/streams", status_code=status.HTTP_201_CREATED, response_model=StreamAdmin)
+async def create_stream(
+    data: StreamCreate, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> StreamOut:
+    stream = await service.create_stream(session=session, deps=deps, data=data)
+    return present(stream, deps=deps, admin=True)
+
+
+@router.get("/streams/{stream_id}", response_model=StreamOut)
+async def get_stream(
+    stream_id: UUID, session: SessionDep, deps: DepsDep, user: MaybeUser
+) -> StreamOut:
+    admin = user is not None and user.is_admin
+    stream = await service.get_stream(session=session, stream_id=stream_id, include_ended=admin)
+    return present(stream, deps=deps, admin=admin)
+
+
+@router.put("/streams/{stream_id}", response_model=StreamAdmin)
+async def update_stream(
+    stream_id: UUID, data: StreamUpdate, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> StreamOut:
+    stream = await service.update_stream(session=session, deps=deps, stream_id=stream_id, data=data)
+    return present(stream, deps=deps, admin=True)
+
+
+@router.delete("/streams/{stream_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_stream(stream_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser) -> None:
+    await service.delete_stream(session=session, deps=deps, stream_id=stream_id)
+
+
+@router.post("/streams/{stream_id}/start", response_model=StreamAdmin)
+async def start_stream(
+    stream_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> StreamOut:
+    stream = await service.start_stream(session=session, deps=deps, stream_id=stream_id)
+    return present(stream, deps=deps, admin=True)
+
+
+@router.post("/streams/{stream_id}/end", response_model=StreamAdmin)
+async def end_stream(
+    stream_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> StreamOut:
+    stream = await service.end_stream(session=session, deps=deps, stream_id=stream_id)
+    return present(stream, deps=deps, admin=True)
+
+
+@router.post("/streams/{stream_id}/rotate-key", response_model=StreamAdmin)
+async def rotate_key(
+    stream_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> StreamOut:
+    """A new stream key; the old one is refused from now on."""
+    stream = await service.rotate_key(session=session, deps=deps, stream_id=stream_id)
+    return present(stream, deps=deps, admin=True)
+
+
+@router.get("/settings", response_model=SettingsRead)
+async def get_settings(session: SessionDep, deps: DepsDep, _: AdminUser) -> SettingsRead:
+    return await provider_settings.get_settings(session=session, deps=deps)
+
+
+@router.put("/settings", response_model=SettingsRead)
+async def put_settings(
+    data: SettingsWrite, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> SettingsRead:
+    return await provider_settings.put_settings(session=session, deps=deps, data=data)
+
+
+async def _nginx_callback(deps: DepsDep, secret: Annotated[str | None, Query()] = None) -> None:
+    """nginx-rtmp cannot sign its callbacks; its URLs carry `?secret=` instead."""
+    expected = deps.settings.rtmp_callback_secret.get_secret_value()
+    if secret is None or not hmac.compare_digest(secret.encode(), expected.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong or missing callback secret")
+
+
+NginxName = Annotated[str, Form(min_length=1, max_length=512)]
+
+
+@webhooks.post("/on_publish", dependencies=[Depends(_nginx_callback)])
+async def on_publish(name: NginxName, session: SessionDep, deps: DepsDep) -> Response:
+    """Authorise an encoder; the 302 renames its stream to the public playback id."""
+    playback_id = await service.on_publish(session=session, deps=deps, name=name)
+    return Response(status_code=status.HTTP_302_FOUND, headers={"Location": playback_id})
+
+
+@webhooks.post("/on_publish_done", dependencies=[Depends(_nginx_callback)])
+async def on_publish_done(name: NginxName, session: SessionDep, deps: DepsDep) -> Response:
+    await service.on_publish_done(session=session, deps=deps, name=name)
+    return Response(status_code=status.HTTP_200_OK)
+
+
+_ERRORS: dict[type[Exception], int] = {
+    service.StreamNotFound: status.HTTP_404_NOT_FOUND,
+    service.PublishRefused: status.HTTP_403_FORBIDDEN,
+    InvalidTransition: status.HTTP_409_CONFLICT,
+    UnsupportedPlatform: 422,
+    InvalidProviderConfig: 422,
+}
+_MESSAGES: dict[type[Exception], str] = {
+    service.StreamNotFound: "live not found",
+    service.PublishRefused: "this stream key opens no live",
+}
+
+
+def install(app: FastAPI) -> None:
+    """Mount the routes and turn domain errors into HTTP answers."""
+    app.include_router(router)
+    app.include_router(webhooks)
+
+    async def domain_error(request: Request, error: Exception) -> Response:
+        kind = next(k for k in _ERRORS if isinstance(error, k))
+        return JSONResponse({"detail": _MESSAGES.get(kind, str(error))}, status_code=_ERRORS[kind])
+
+    for kind in _ERRORS:
+        app.add_exception_handler(kind, domain_error)

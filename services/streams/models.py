@@ -1,0 +1,163 @@
+"""Tables of the streams service and the API schemas around them (a table is never the API)."""
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
+
+import sqlalchemy as sa
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field as Column
+from sqlmodel import SQLModel
+
+from chassis.outbox import outbox_table
+from contracts.streams import Platform, StreamStatus, StreamView
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 5000
+SETTINGS_ROW_ID = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _string_enum(enum_type: type[enum.Enum], length: int) -> sa.Enum:
+    """A VARCHAR holding the enum's values (no PostgreSQL enum type to migrate)."""
+    return sa.Enum(
+        enum_type,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class StreamsBase(SQLModel, registry=registry()):
+    """Own registry, so these tables never mix with another service's metadata."""
+
+
+Timestamp = sa.DateTime(timezone=True)
+
+
+class LiveStream(StreamsBase, table=True):
+    __tablename__ = "live_streams"
+
+    id: uuid.UUID = Column(default_factory=uuid.uuid4, primary_key=True)
+    title: str = Column(max_length=TITLE_MAX)
+    description: str | None = Column(default=None, max_length=DESCRIPTION_MAX)
+    status: StreamStatus = Column(
+        default=StreamStatus.SCHEDULED, sa_type=_string_enum(StreamStatus, 16), index=True
+    )
+    platform: Platform = Column(sa_type=_string_enum(Platform, 32))
+    scheduled_at: datetime | None = Column(default=None, sa_type=Timestamp)
+    started_at: datetime | None = Column(default=None, sa_type=Timestamp)
+    ended_at: datetime | None = Column(default=None, sa_type=Timestamp)
+    stream_key_hash: str = Column(max_length=64, unique=True)
+    stream_key_sealed: str
+    playback_id: str = Column(max_length=64, unique=True)
+    ingest_url: str | None = None
+    playback_url: str | None = None
+    replay_url: str | None = None
+    provider_ref: str | None = None
+    provider_state: str | None = Column(default=None, max_length=64)
+    created_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
+    updated_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
+
+
+class LiveStreamSettings(StreamsBase, table=True):
+    """One row: the platform new lives are created on, its settings and its sealed secrets."""
+
+    __tablename__ = "live_stream_settings"
+
+    id: int = Column(default=SETTINGS_ROW_ID, primary_key=True)
+    platform: Platform = Column(sa_type=_string_enum(Platform, 32))
+    config: dict[str, Any] = Column(default_factory=dict, sa_type=JSONB)
+    secrets_sealed: dict[str, str] = Column(default_factory=dict, sa_type=JSONB)
+    updated_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
+
+
+outbox = outbox_table(StreamsBase.metadata)
+
+
+# --- API schemas ---------------------------------------------------------------------------------
+
+
+# Inputs strip whitespace first, so a blank title fails `min_length`.
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
+# A blank description is no description.
+Description = Annotated[
+    str, Field(max_length=DESCRIPTION_MAX), AfterValidator(lambda value: value or None)
+]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StreamCreate(_Input):
+    title: Title
+    description: Description | None = None
+    scheduled_at: AwareDatetime | None = None
+
+
+class StreamUpdate(_Input):
+    """Only the fields sent change; `description` and `scheduled_at` may be cleared with null."""
+
+    title: Title | None = None
+    description: Description | None = None
+    scheduled_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one_field(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        if "title" in self.model_fields_set and self.title is None:
+            raise ValueError("title cannot be null")
+        return self
+
+
+class StreamPublic(StreamView):
+    """What anyone sees of a live: exactly the event contract's view."""
+
+
+class ObsSettings(BaseModel):
+    """What to paste into OBS → Settings → Stream (service: Custom)."""
+
+    server: str | None
+    stream_key: str
+
+
+class StreamAdmin(StreamPublic):
+    """What an admin sees: the public view plus how to publish to it."""
+
+    stream_key: str
+    ingest_url: str | None = None
+    playback_id: str
+    provider_state: str | None = None
+    obs: ObsSettings
+
+
+SettingName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ConfigValue = Annotated[str, Field(max_length=2048)] | int | float | bool | None
+
+
+class SettingsWrite(_Input):
+    """Replaces platform and config; secrets left out (or sent back masked) keep their value,
+    secrets sent as null or "" are removed."""
+
+    platform: Platform
+    config: dict[SettingName, ConfigValue] = Field(default_factory=dict, max_length=32)
+    secrets: dict[SettingName, Annotated[str, Field(max_length=4096)] | None] = Field(
+        default_factory=dict, max_length=32
+    )
+
+
+class SettingsRead(BaseModel):
+    platform: Platform
+    config: dict[str, ConfigValue]
+    secrets: dict[str, str | None] = Field(description="masked: never the stored value")
+    supported_platforms: list[Platform]
+    updated_at: datetime | None = None

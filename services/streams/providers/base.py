@@ -1,0 +1,64 @@
+"""The one interface every video provider implements."""
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from contracts.streams import Platform
+
+
+class UnsupportedPlatform(Exception):
+    """The platform is known but has no provider yet."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(f"platform not supported yet: {platform.value}")
+        self.platform = platform
+
+
+class InvalidProviderConfig(ValueError):
+    """The admin's settings for a provider are incomplete or wrong."""
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """Where the encoder publishes and where viewers play."""
+
+    ingest_url: str | None
+    stream_key: str
+    playback_url: str | None
+    provider_ref: str | None = None
+
+
+class VideoProvider(Protocol):
+    platform: Platform
+
+    async def create(self, *, stream_id: UUID, stream_key: str, playback_id: str) -> Ingest:
+        """Prepare a live; `stream_key` is used unless the provider makes its own."""
+        ...
+
+    async def rotate_key(
+        self, *, stream_id: UUID, provider_ref: str | None, stream_key: str
+    ) -> str:
+        """Make the old key useless; returns the key to publish with from now on."""
+        ...
+
+    async def delete(self, *, stream_id: UUID, provider_ref: str | None) -> None:
+        """Forget the live at the provider (idempotent)."""
+        ...
+
+
+def check_keys(config: dict[str, Any], *, allowed: set[str], required: set[str]) -> None:
+    unknown = set(config) - allowed
+    if unknown:
+        raise InvalidProviderConfig(f"unknown settings: {', '.join(sorted(unknown))}")
+    missing = {key for key in required if not config.get(key)}
+    if missing:
+        raise InvalidProviderConfig(f"missing settings: {', '.join(sorted(missing))}")
+
+
+def check_url(value: object, *, name: str, schemes: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
+        raise InvalidProviderConfig(f"{name} must be a {' or '.join(schemes)} URL")
+    if any(c.isspace() for c in value):
+        raise InvalidProviderConfig(f"{name} must not contain spaces")
+    return value.rstrip("/")

@@ -1,0 +1,279 @@
+"""Use cases of the streams service: keyword-only async functions over a session and the outbox.
+
+Each one changes rows and records the matching event in the same transaction, then commits.
+"""
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from chassis.secrets import SecretBox
+from contracts.streams import (
+    Platform,
+    StreamCreated,
+    StreamDeleted,
+    StreamEnded,
+    StreamProviderStateChanged,
+    StreamStarted,
+    StreamStatus,
+    StreamUpdated,
+    StreamView,
+)
+from services.streams import domain
+from services.streams.models import LiveStream, StreamCreate, StreamUpdate
+from services.streams.provider_settings import Deps, configured_provider, provider_of
+
+PUBLIC_STATUSES = (StreamStatus.SCHEDULED, StreamStatus.LIVE)
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+
+
+class StreamNotFound(Exception):
+    """No such live (or not one the caller may see)."""
+
+
+class PublishRefused(Exception):
+    """An encoder tried to publish with a key that opens no live."""
+
+
+def stream_view(stream: LiveStream) -> StreamView:
+    """The public face of a live, as events and non-admins see it."""
+    return StreamView.model_validate(stream, from_attributes=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- lives ---------------------------------------------------------------------------------------
+
+
+async def create_stream(*, session: AsyncSession, deps: Deps, data: StreamCreate) -> LiveStream:
+    """Schedule a live on the configured platform with a fresh stream key."""
+    provider = await configured_provider(session=session, deps=deps)
+    stream_id, playback_id = uuid4(), domain.new_playback_id()
+    ingest = await provider.create(
+        stream_id=stream_id, stream_key=domain.new_stream_key(), playback_id=playback_id
+    )
+    stream = LiveStream(
+        id=stream_id,
+        title=data.title,
+        description=data.description,
+        scheduled_at=data.scheduled_at,
+        status=StreamStatus.SCHEDULED,
+        platform=provider.platform,
+        stream_key_hash=domain.hash_stream_key(ingest.stream_key),
+        stream_key_sealed=deps.box.seal(ingest.stream_key),
+        playback_id=playback_id,
+        ingest_url=ingest.ingest_url,
+        playback_url=ingest.playback_url,
+        provider_ref=ingest.provider_ref,
+    )
+    session.add(stream)
+    await session.flush()
+    await deps.outbox.record(
+        session, StreamCreated(stream=stream_view(stream)), stream_id=stream.id
+    )
+    await session.commit()
+    return stream
+
+
+async def list_streams(
+    *,
+    session: AsyncSession,
+    include_ended: bool,
+    status: StreamStatus | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[LiveStream]:
+    """Lives on air first, then the next ones to come, then the rest (newest first)."""
+    visible = list(StreamStatus) if include_ended else list(PUBLIC_STATUSES)
+    if status is not None and status not in visible:
+        return []
+    statuses = [status] if status is not None else visible
+    on_air_first = sa.case((col(LiveStream.status) == StreamStatus.LIVE, 0), else_=1)
+    query = (
+        sa.select(LiveStream)
+        .where(col(LiveStream.status).in_(statuses))
+        .order_by(
+            on_air_first,
+            col(LiveStream.scheduled_at).asc().nulls_last(),
+            col(LiveStream.created_at).desc(),
+            col(LiveStream.id),
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def get_stream(*, session: AsyncSession, stream_id: UUID, include_ended: bool) -> LiveStream:
+    stream = await session.get(LiveStream, stream_id)
+    if stream is None or (not include_ended and stream.status not in PUBLIC_STATUSES):
+        raise StreamNotFound(stream_id)
+    return stream
+
+
+async def update_stream(
+    *, session: AsyncSession, deps: Deps, stream_id: UUID, data: StreamUpdate
+) -> LiveStream:
+    """Change the fields sent; records `stream.updated` only if something really changed."""
+    stream = await _locked(session, stream_id)
+    changed = []
+    for field in sorted(data.model_fields_set):
+        value = getattr(data, field)
+        if getattr(stream, field) != value:
+            setattr(stream, field, value)
+            changed.append(field)
+    if changed:
+        stream.updated_at = _now()
+        await deps.outbox.record(
+            session, StreamUpdated(stream=stream_view(stream), changed=changed), stream_id=stream.id
+        )
+    await session.commit()
+    return stream
+
+
+async def delete_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> None:
+    """Delete a live that is not on air (InvalidTransition otherwise)."""
+    stream = await _locked(session, stream_id)
+    domain.ensure_deletable(stream.status)
+    provider = await provider_of(stream, session=session, deps=deps)
+    await provider.delete(stream_id=stream.id, provider_ref=stream.provider_ref)
+    await session.delete(stream)
+    await deps.outbox.record(session, StreamDeleted(stream_id=stream.id), stream_id=stream.id)
+    await session.commit()
+
+
+async def start_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
+    stream = await _locked(session, stream_id)
+    await _start(session=session, deps=deps, stream=stream)
+    await session.commit()
+    return stream
+
+
+async def end_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
+    stream = await _locked(session, stream_id)
+    await _end(session=session, deps=deps, stream=stream)
+    await session.commit()
+    return stream
+
+
+async def rotate_key(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
+    """Replace the stream key; the old one opens nothing any more."""
+    stream = await _locked(session, stream_id)
+    domain.ensure_key_rotatable(stream.status)
+    provider = await provider_of(stream, session=session, deps=deps)
+    key = await provider.rotate_key(
+        stream_id=stream.id, provider_ref=stream.provider_ref, stream_key=domain.new_stream_key()
+    )
+    stream.stream_key_hash = domain.hash_stream_key(key)
+    stream.stream_key_sealed = deps.box.seal(key)
+    stream.updated_at = _now()
+    # The event says that the key changed, never what it is.
+    await deps.outbox.record(
+        session,
+        StreamUpdated(stream=stream_view(stream), changed=["stream_key"]),
+        stream_id=stream.id,
+    )
+    await session.commit()
+    return stream
+
+
+def stream_key(stream: LiveStream, *, box: SecretBox) -> str:
+    return box.open(stream.stream_key_sealed)
+
+
+async def _start(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
+    stream.status = domain.start(stream.status)
+    stream.started_at = stream.updated_at = _now()
+    await deps.outbox.record(
+        session, StreamStarted(stream=stream_view(stream)), stream_id=stream.id
+    )
+
+
+async def _end(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
+    stream.status = domain.end(stream.status)
+    stream.ended_at = stream.updated_at = _now()
+    await deps.outbox.record(session, StreamEnded(stream=stream_view(stream)), stream_id=stream.id)
+
+
+async def _locked(session: AsyncSession, stream_id: UUID) -> LiveStream:
+    """The live's row, locked until commit so that concurrent transitions queue up."""
+    query = (
+        sa.select(LiveStream)
+        .where(col(LiveStream.id) == stream_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    stream = (await session.execute(query)).scalar_one_or_none()
+    if stream is None:
+        raise StreamNotFound(stream_id)
+    return stream
+
+
+# --- nginx-rtmp callbacks ------------------------------------------------------------------------
+
+
+async def on_publish(*, session: AsyncSession, deps: Deps, name: str) -> str:
+    """nginx asks whether `name` (a stream key) may publish; returns the playback id to publish
+    under. A scheduled live goes on air; a live on air accepts its encoder reconnecting."""
+    query = (
+        sa.select(LiveStream)
+        .where(col(LiveStream.stream_key_hash) == domain.hash_stream_key(name))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    stream = (await session.execute(query)).scalar_one_or_none()
+    if (
+        stream is None
+        or stream.platform is not Platform.NGINX_RTMP
+        or stream.status is StreamStatus.ENDED
+    ):
+        raise PublishRefused
+    await _provider_state(session=session, deps=deps, stream=stream, state=CONNECTED)
+    if stream.status is StreamStatus.SCHEDULED:
+        await _start(session=session, deps=deps, stream=stream)
+    await session.commit()
+    return stream.playback_id
+
+
+async def on_publish_done(*, session: AsyncSession, deps: Deps, name: str) -> None:
+    """The encoder stopped (`name` is the key, or the playback id nginx renamed it to): the live
+    ends. Late or repeated calls change nothing."""
+    query = (
+        sa.select(LiveStream)
+        .where(
+            sa.or_(
+                col(LiveStream.stream_key_hash) == domain.hash_stream_key(name),
+                col(LiveStream.playback_id) == name,
+            ),
+            col(LiveStream.platform) == Platform.NGINX_RTMP,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    stream = (await session.execute(query)).scalars().first()
+    if stream is None:
+        return
+    await _provider_state(session=session, deps=deps, stream=stream, state=DISCONNECTED)
+    if stream.status is StreamStatus.LIVE:
+        await _end(session=session, deps=deps, stream=stream)
+    await session.commit()
+
+
+async def _provider_state(
+    *, session: AsyncSession, deps: Deps, stream: LiveStream, state: str
+) -> None:
+    if stream.provider_state == state:
+        return
+    stream.provider_state = state
+    stream.updated_at = _now()
+    await deps.outbox.record(
+        session,
+        StreamProviderStateChanged(platform=stream.platform, state=state),
+        stream_id=stream.id,
+    )
