@@ -133,10 +133,9 @@ class OutboxRelay:
         await leader.commit()
 
     async def _listen(self, leader: AsyncConnection) -> None:
-        raw = await leader.get_raw_connection()
-        await raw.driver_connection.add_listener(
-            notify_channel(self.service), lambda *_: self._wakeup.set()
-        )  # type: ignore[union-attr]
+        listener = (await leader.get_raw_connection()).driver_connection
+        assert listener is not None
+        await listener.add_listener(notify_channel(self.service), lambda *_: self._wakeup.set())
 
     async def _relay_loop(self, leader: AsyncConnection) -> None:
         last_cleanup = datetime.now(UTC)

@@ -40,7 +40,7 @@ def new_envelope(
         raise TypeError(f"{type(payload).__name__} is not a registered event payload")
     return Envelope(
         id=uuid4(),
-        type=spec.type,
+        type=spec.event_type,
         version=spec.version,
         occurred_at=occurred_at or datetime.now(UTC),
         stream_id=stream_id,

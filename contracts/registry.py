@@ -16,7 +16,7 @@ class Payload(BaseModel):
 
 @dataclass(frozen=True)
 class EventSpec:
-    type: str
+    event_type: str
     version: int
     model: type[Payload]
     summary: str

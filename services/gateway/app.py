@@ -46,7 +46,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = aioredis.from_url(settings.redis_url)
+        redis = aioredis.from_url(settings.redis_url, decode_responses=True)
         app.state.settings = settings
         app.state.token_verifier = TokenVerifier(settings)
         app.state.upstream = Upstream(

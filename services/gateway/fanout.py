@@ -265,9 +265,10 @@ class Fanout:
             ),
         )
         try:
-            info = await sub.consumer_info()
+            consumer = await sub.consumer_info()
             # What is already in our queue counts too: the consumer may have started delivering.
-            pending = info.num_pending + (info.delivered.consumer_seq or 0)
+            delivered = consumer.delivered.consumer_seq if consumer.delivered else 0
+            pending = (consumer.num_pending or 0) + (delivered or 0)
             if pending > self.max_held:
                 return None
             frames: Frames = []

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -104,6 +105,7 @@ class Presence:
                 else:
                     pipe.delete(mine)
                 pipe.sadd(self._key(stream_id, "gateways"), self.gateway_id)
+                pipe.expire(self._key(stream_id, "gateways"), self.ttl_s * 4)
             for stream_id, viewers in unique.items():
                 pipe.pfadd(self._key(stream_id, "unique"), *viewers)
             for stream_id, event in events:
@@ -118,7 +120,7 @@ class Presence:
 
     async def _refresh_figures(self, stream_id: str) -> None:
         gateways_key = self._key(stream_id, "gateways")
-        gateways = sorted(m.decode() for m in await self.redis.smembers(gateways_key))
+        gateways = sorted(cast(set[str], await self.redis.smembers(gateways_key)))
         counts = await self.redis.mget([self._key(stream_id, f"gateway:{g}") for g in gateways])
         gone = [g for g, c in zip(gateways, counts, strict=True) if c is None]
         if gone:
@@ -138,7 +140,7 @@ class Presence:
         """The live's figures as Redis has them now (for lives this gateway does not serve)."""
         if (known := self.figures.get(stream_id)) is not None:
             return known
-        gateways = [m.decode() for m in await self.redis.smembers(self._key(stream_id, "gateways"))]
+        gateways = cast(set[str], await self.redis.smembers(self._key(stream_id, "gateways")))
         counts = (
             await self.redis.mget([self._key(stream_id, f"gateway:{g}") for g in gateways])
             if gateways
