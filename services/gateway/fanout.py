@@ -141,12 +141,16 @@ class StreamHub:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        last_seq = batch[-1][0]
+        first_seq, last_seq = batch[0][0], batch[-1][0]
         data = b"".join(frame for _, frame in batch)
         dropped = []
         for viewer in self.live:
-            viewer.sent_seq = last_seq
-            if not viewer.send(data):
+            if viewer.sent_seq < first_seq:
+                viewer.sent_seq = last_seq
+                sent = viewer.send(data)
+            else:  # joined on a snapshot that already covers part of this batch
+                sent = viewer.send_frames(batch)
+            if not sent:
                 dropped.append(viewer)
         for viewer in self.catching_up:
             assert viewer.held is not None

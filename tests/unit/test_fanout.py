@@ -1,0 +1,160 @@
+"""The fan-out's ordering and back-pressure rules, over a socket double that records writes."""
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from nats.aio.msg import Msg
+
+from services.gateway.fanout import CLOSE_TOO_SLOW, StreamHub, Viewer
+
+ROOT = "t.live"
+STREAM_ID = str(uuid.uuid4())
+
+
+class RecordingSocket:
+    """Stands in for RawSocket: keeps what was written and how it was closed."""
+
+    def __init__(self, buffered: int = 0) -> None:
+        self.writes: list[bytes] = []
+        self._buffered = buffered
+        self.dropped_with: int | None = None
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def buffered(self) -> int:
+        return self._buffered
+
+    def drop(self, code: int, reason: str) -> None:
+        self.dropped_with = code
+
+    @property
+    def is_closing(self) -> bool:
+        return self.dropped_with is not None
+
+    def frames(self) -> list[dict]:
+        return [json.loads(payload) for payload in parse_frames(b"".join(self.writes))]
+
+
+def parse_frames(data: bytes) -> list[bytes]:
+    """Unmasked websocket text frames → payloads."""
+    payloads, i = [], 0
+    while i < len(data):
+        assert data[i] == 0x81, "a final, unmasked text frame"
+        length, i = data[i + 1] & 0x7F, i + 2
+        if length == 126:
+            length, i = int.from_bytes(data[i : i + 2], "big"), i + 2
+        elif length == 127:
+            length, i = int.from_bytes(data[i : i + 8], "big"), i + 8
+        payloads.append(data[i : i + length])
+        i += length
+    return payloads
+
+
+def message(seq: int, event_type: str = "stream.updated", title: str = "x") -> Msg:
+    envelope = {
+        "id": str(uuid.uuid4()), "type": event_type, "version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(), "stream_id": STREAM_ID,
+        "producer": "test", "data": {"title": title},
+    }  # fmt: skip
+    return Msg(
+        _client=None,  # type: ignore[arg-type]
+        subject=f"{ROOT}.{STREAM_ID}.{event_type}",
+        reply=f"$JS.ACK.LIVE.c.1.{seq}.{seq}.0.0",
+        data=orjson.dumps(envelope),
+    )
+
+
+def hub(last_seq: int = 0, max_held: int = 100) -> StreamHub:
+    return StreamHub(
+        stream_id=STREAM_ID, js=None, stream_name="LIVE",  # type: ignore[arg-type]
+        subject_root=ROOT, last_seq=last_seq, max_held=max_held,
+    )  # fmt: skip
+
+
+async def deliver(target: StreamHub, *messages: Msg) -> None:
+    for msg in messages:
+        await target._on_message(msg)
+    await asyncio.sleep(0)  # the flush runs on the next loop turn
+
+
+async def test_a_burst_reaches_a_live_viewer_in_one_write_in_order():
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    target.go_live(viewer)
+    await deliver(target, *(message(seq, title=f"t{seq}") for seq in (1, 2, 3)))
+    assert len(socket.writes) == 1
+    frames = socket.frames()
+    assert [f["seq"] for f in frames] == [1, 2, 3]
+    assert [f["data"]["title"] for f in frames] == ["t1", "t2", "t3"]
+    assert set(frames[0]) == {"seq", "type", "stream_id", "occurred_at", "data"}
+
+
+async def test_a_viewer_catching_up_gets_later_events_after_its_start_point_exactly_once():
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    await deliver(target, message(1), message(2), message(3))
+    assert socket.writes == []  # held while its snapshot is being built
+    viewer.sent_seq = 2  # its snapshot covered up to seq 2
+    target.go_live(viewer)
+    await deliver(target, message(4))
+    assert [f["seq"] for f in socket.frames()] == [3, 4]
+
+
+async def test_a_live_viewer_whose_snapshot_covers_part_of_a_burst_gets_only_the_rest():
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    for msg in (message(1), message(2)):
+        await target._on_message(msg)  # received, not flushed yet
+    viewer.sent_seq = 2
+    target.go_live(viewer)
+    await deliver(target, message(3))
+    assert [f["seq"] for f in socket.frames()] == [3]
+
+
+async def test_viewer_bookkeeping_events_are_not_sent_to_viewers():
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    target.go_live(viewer)
+    await deliver(target, message(1, "viewer.joined"), message(2))
+    assert [f["seq"] for f in socket.frames()] == [2]
+    assert target.last_seq == 2
+
+
+async def test_an_event_received_twice_after_a_consumer_reset_is_sent_once():
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    target.go_live(viewer)
+    await deliver(target, message(1), message(2), message(2), message(1))
+    assert [f["seq"] for f in socket.frames()] == [1, 2]
+
+
+async def test_a_socket_that_cannot_keep_up_is_dropped_and_the_others_go_on():
+    target = hub()
+    slow, fast = RecordingSocket(buffered=50_000), RecordingSocket()
+    viewers = [Viewer(s, max_buffer=10_000) for s in (slow, fast)]  # type: ignore[arg-type]
+    for viewer in viewers:
+        target.add(viewer)
+        target.go_live(viewer)
+    await deliver(target, message(1))
+    await deliver(target, message(2))
+    assert slow.dropped_with == CLOSE_TOO_SLOW
+    assert target.live == {viewers[1]}
+    assert [f["seq"] for f in fast.frames()] == [1, 2]
+
+
+async def test_a_viewer_holding_too_many_events_while_catching_up_is_dropped():
+    target, socket = hub(max_held=2), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    await deliver(target, message(1), message(2), message(3))
+    assert socket.dropped_with == CLOSE_TOO_SLOW
+    assert target.viewer_count == 0
