@@ -27,6 +27,7 @@ def serve(
     from services.gateway.rawsocket import FanoutWebSocketProtocol
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     chosen = spec(service)
     settings = chosen.settings()
     uvicorn.run(

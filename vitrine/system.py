@@ -1,6 +1,7 @@
 """The whole system as separate processes, one per service, as `make dev` runs it."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -10,6 +11,13 @@ from pathlib import Path
 import httpx
 
 from vitrine.services import SERVICES, spec
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass

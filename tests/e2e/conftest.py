@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.support.tcpproxy import TcpProxy, free_port
+from tests.support.tcpproxy import TcpProxy
 from vitrine.services import SERVICES, spec
-from vitrine.system import System
+from vitrine.system import System, free_port
 
 
 @pytest.fixture(scope="session")

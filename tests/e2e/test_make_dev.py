@@ -10,9 +10,9 @@ import time
 import httpx
 import pytest
 
-from tests.support.tcpproxy import free_port
 from tests.support.viewer import WsViewer
 from vitrine.embedded import port_open
+from vitrine.system import free_port
 
 
 @pytest.fixture

@@ -2,14 +2,9 @@
 
 import asyncio
 import contextlib
-import socket
 import threading
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from vitrine.system import free_port
 
 
 class TcpProxy:

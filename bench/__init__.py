@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): measured figures, never timed assertions (DESIGN.md §8)."""
