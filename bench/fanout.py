@@ -193,6 +193,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds between join and run")
     parser.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late frames")
+    parser.add_argument("--name", default="fanout", help="results go to bench/results/<name>.json")
     args = parser.parse_args(argv)
     args.viewers = [int(n) for n in args.viewers.split(",")]
     args.servers = args.servers.split(",")
@@ -207,8 +208,9 @@ def main() -> None:
     document["config"]["wall_s"] = round(time.monotonic() - started, 1)
     print()
     print(table(document["results"]))
-    write_json(RESULTS / "fanout.json", document)
-    print(f"\nwritten to {RESULTS / 'fanout.json'} in {document['config']['wall_s']}s")
+    out = RESULTS / f"{args.name}.json"
+    write_json(out, document)
+    print(f"\nwritten to {out} in {document['config']['wall_s']}s")
 
 
 if __name__ == "__main__":
