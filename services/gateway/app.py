@@ -17,6 +17,7 @@ from contracts import new_envelope, subject_for
 from contracts.registry import Payload
 from services.gateway import api, ws
 from services.gateway.fanout import Fanout
+from services.gateway.live import Visibility
 from services.gateway.presence import Presence
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstream
@@ -52,12 +53,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.upstream = Upstream(
             services={"streams": settings.streams_url}, timeout_s=settings.upstream_timeout_s
         )
+        app.state.visibility = Visibility(app.state.upstream)
         app.state.fanout = Fanout(
             js_provider=js,
             stream_name=settings.jetstream_stream,
             subject_root=settings.subject_root,
             linger_s=settings.hub_linger_s,
             max_held=settings.ws_max_replay,
+            on_final=app.state.visibility.forget,
         )
         app.state.presence = Presence(
             redis=redis,

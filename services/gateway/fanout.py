@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with since=<last seq>
 HIDDEN_EVENT_PREFIXES = ("viewer.",)  # bookkeeping for analytics, not for viewers
+FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may not join any more
 
 Frames = list[tuple[int, bytes]]
 
@@ -84,13 +85,16 @@ class StreamHub:
         subject_root: str,
         last_seq: int,
         max_held: int,
+        on_final: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.stream_id = stream_id
+        self.on_final = on_final
         self.js = js
         self.stream_name = stream_name
         self.subject = stream_subject(stream_id, root=subject_root)
         self.subject_root = subject_root
         self.last_seq = last_seq  # every event of this live up to here has been received
+        self.visible_seq = last_seq  # the last one viewers see (not viewer.* bookkeeping)
         self.max_held = max_held
         self.live: set[Viewer] = set()
         self.catching_up: set[Viewer] = set()
@@ -99,7 +103,8 @@ class StreamHub:
         self._sub: Any = None
         self._loop = asyncio.get_running_loop()
         self.snapshot_lock = asyncio.Lock()
-        self.snapshot_cache: tuple[int, dict] | None = None
+        # (visible_seq it was built at, snapshot seq, data): reusable until a visible event.
+        self.snapshot_cache: tuple[int, int, dict] | None = None
 
     @property
     def viewer_count(self) -> int:
@@ -128,8 +133,12 @@ class StreamHub:
         if seq <= self.last_seq:
             return  # an ordered consumer reset may deliver again what we had
         self.last_seq = seq
-        if event_type_of(msg.subject, root=self.subject_root).startswith(HIDDEN_EVENT_PREFIXES):
+        event_type = event_type_of(msg.subject, root=self.subject_root)
+        if event_type.startswith(HIDDEN_EVENT_PREFIXES):
             return
+        if event_type in FINAL_EVENTS:
+            self.on_final(self.stream_id)
+        self.visible_seq = seq
         self._batch.append((seq, event_frame(seq, orjson.loads(msg.data))))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -191,8 +200,10 @@ class Fanout:
         subject_root: str,
         linger_s: float,
         max_held: int,
+        on_final: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.js_provider = js_provider
+        self.on_final = on_final
         self.stream_name = stream_name
         self.subject_root = subject_root
         self.linger_s = linger_s
@@ -210,10 +221,9 @@ class Fanout:
         if task is None:
             task = asyncio.create_task(self._start(stream_id))
             self._starting[stream_id] = task
-        try:
-            return await asyncio.shield(task)
-        finally:
-            self._starting.pop(stream_id, None)
+            # The task forgets itself, whichever waiter is cancelled meanwhile.
+            task.add_done_callback(lambda _: self._starting.pop(stream_id, None))
+        return await asyncio.shield(task)
 
     async def _start(self, stream_id: str) -> StreamHub:
         js = await self.js_provider()
@@ -225,6 +235,7 @@ class Fanout:
             subject_root=self.subject_root,
             last_seq=info.state.last_seq,
             max_held=self.max_held,
+            on_final=self.on_final,
         )
         await hub.start()
         self.hubs[stream_id] = hub

@@ -4,6 +4,7 @@ Gathered from the services that exist; the websocket snapshot and `GET /api/live
 both come from here.
 """
 
+import time
 from typing import Any
 
 from fastapi import HTTPException
@@ -16,9 +17,8 @@ async def gather_live(
     *, upstream: Upstream, presence: Presence, stream_id: str, token: str | None
 ) -> dict[str, Any] | None:
     """The aggregated live, or None when the caller may not see it."""
-    status, stream = await upstream.get_json(
-        "streams", f"/api/live/streams/{stream_id}", token=token
-    )
+    path = f"/api/live/streams/{stream_id}"
+    status, stream = await upstream.get_json("streams", path, token=token)
     if status == 404:
         return None
     if status != 200:
@@ -33,3 +33,32 @@ async def gather_live(
         "recent_messages": [],
         "viewers": figures.model_dump(),
     }
+
+
+class Visibility:
+    """Whether viewers may watch a live, asked of the streams service and remembered briefly, so
+    a wave of sockets costs one call and a made-up id costs no JetStream consumer."""
+
+    def __init__(self, upstream: Upstream, *, seen_s: float = 5.0, unseen_s: float = 2.0) -> None:
+        self.upstream = upstream
+        self.seen_s = seen_s
+        self.unseen_s = unseen_s
+        self._known: dict[str, tuple[float, bool]] = {}
+
+    def forget(self, stream_id: str) -> None:
+        """The live ended or went away: ask again next time."""
+        self._known.pop(stream_id, None)
+
+    async def visible(self, stream_id: str) -> bool:
+        now = time.monotonic()
+        known = self._known.get(stream_id)
+        if known is not None and known[0] > now:
+            return known[1]
+        status, _ = await self.upstream.get_json("streams", f"/api/live/streams/{stream_id}")
+        if status not in (200, 404):
+            raise HTTPException(503, "the streams service cannot tell right now")
+        visible = status == 200
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[stream_id] = (now + (self.seen_s if visible else self.unseen_s), visible)
+        return visible

@@ -58,4 +58,7 @@ class Upstream:
             answer = await self.client.get(self._url(service, path), headers=headers)
         except httpx.TransportError:
             raise HTTPException(503, f"the {service} service is unavailable") from None
-        return answer.status_code, answer.json() if answer.content else None
+        try:
+            return answer.status_code, answer.json() if answer.content else None
+        except ValueError:  # not JSON: a proxy's error page, say
+            raise HTTPException(502, f"the {service} service answered garbage") from None

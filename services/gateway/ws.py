@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
 from chassis.auth import InvalidToken, Principal
 from services.gateway.fanout import StreamHub, Viewer
@@ -25,6 +25,7 @@ router = APIRouter()
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN = 1013
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PONG = text_frame(b'{"type":"pong"}')
 
@@ -34,20 +35,21 @@ def _error(detail: str, status: int) -> bytes:
 
 
 async def snapshot_of(websocket: WebSocket, hub: StreamHub) -> tuple[int, dict[str, Any]] | None:
-    """The live as of `hub.last_seq`, shared by every viewer joining at that point."""
+    """(seq, data): the live as of `seq`, shared by the viewers joining until the next event."""
     state = websocket.app.state
     async with hub.snapshot_lock:
-        seq = hub.last_seq
-        if hub.snapshot_cache is not None and hub.snapshot_cache[0] == seq:
-            return hub.snapshot_cache
+        cached = hub.snapshot_cache
+        if cached is not None and cached[0] == hub.visible_seq:
+            return cached[1], cached[2]
+        visible_seq, seq = hub.visible_seq, hub.last_seq
         # Fetched as an anonymous viewer: whatever the caller, no secret can reach a socket.
         data = await gather_live(
             upstream=state.upstream, presence=state.presence, stream_id=hub.stream_id, token=None
         )
         if data is None:
             return None
-        hub.snapshot_cache = (seq, data)
-        return hub.snapshot_cache
+        hub.snapshot_cache = (visible_seq, seq, data)
+        return seq, data
 
 
 @router.websocket("/ws/live/{stream_id}")
@@ -55,9 +57,10 @@ async def watch_live(
     websocket: WebSocket,
     stream_id: str,
     token: str | None = None,
-    since: int | None = None,
+    since: str | None = None,
     session_id: str | None = None,
 ) -> None:
+    """`?token=` signs the viewer in; `?since=<seq>` resumes after the last event it saw."""
     state = websocket.app.state
     socket = websocket.scope.get("extensions", {}).get(EXTENSION)
     await websocket.accept()
@@ -67,8 +70,9 @@ async def watch_live(
     principal: Principal | None = None
     try:
         stream_id = str(uuid.UUID(stream_id))
-        if since is not None and since < 0:
-            raise ValueError("since must be ≥ 0")
+        resume_after = None if since is None else int(since)
+        if resume_after is not None and resume_after < 0:
+            raise ValueError("since must be a sequence number ≥ 0")
         if session_id is not None and not SESSION_ID.match(session_id):
             raise ValueError("session_id must be 8-64 letters, digits, - or _")
     except ValueError as error:
@@ -81,8 +85,21 @@ async def watch_live(
             await websocket.close(CLOSE_UNAUTHORIZED, "invalid token")
             return
 
+    try:
+        visible = await state.visibility.visible(stream_id)
+    except HTTPException:
+        await websocket.close(CLOSE_TRY_AGAIN, "the live cannot be checked now; try again")
+        return
+    if not visible:
+        await websocket.close(CLOSE_NOT_FOUND, "no such live")
+        return
     fanout = state.fanout
-    hub = await fanout.hub(stream_id)
+    try:
+        hub = await fanout.hub(stream_id)
+    except Exception as error:
+        log.warning("cannot follow live %s: %s", stream_id, error)
+        await websocket.close(CLOSE_TRY_AGAIN, "events are unavailable now; try again")
+        return
     viewer = Viewer(socket, max_buffer=state.settings.ws_max_buffer_bytes)
     hub.add(viewer)
     joined_at = time.monotonic()
@@ -90,26 +107,13 @@ async def watch_live(
     user_id = principal.user_id if principal else None
     counted = False
     try:
-        upto = hub.last_seq
-        # A resume needs no snapshot: the events since `since` are public and stored.
-        replayed = None if since is None else await fanout.replay(hub, since=since, upto=upto)
-        if replayed is None:
-            snapshot = await snapshot_of(websocket, hub)
-            if snapshot is None:
-                await websocket.close(CLOSE_NOT_FOUND, "no such live")
-                return
-            seq, data = snapshot
-            viewer.sent_seq = seq
-            frame = {"seq": seq, "type": "snapshot", "stream_id": stream_id, "data": data}
-            viewer.send(text_frame(orjson.dumps(frame)))
-        else:
-            viewer.sent_seq = since or 0
-            viewer.send_frames(replayed)
+        if not await _start(websocket, hub, viewer, since=resume_after):
+            return
         hub.go_live(viewer)
         state.presence.joined(stream_id, session_id=session, user_id=user_id)
         counted = True
         while True:
-            await _handle_client_frame(websocket, viewer, principal, stream_id)
+            await _handle_client_frame(websocket, viewer, principal)
     except WebSocketDisconnect:
         pass
     finally:
@@ -123,12 +127,45 @@ async def watch_live(
             )
 
 
-async def _handle_client_frame(
-    websocket: WebSocket, viewer: Viewer, principal: Principal | None, stream_id: str
-) -> None:
-    raw = await websocket.receive_text()
+async def _start(
+    websocket: WebSocket, hub: StreamHub, viewer: Viewer, *, since: int | None
+) -> bool:
+    """Send the replay since `since`, or a snapshot; False when the socket was closed instead."""
+    fanout = websocket.app.state.fanout
+    upto = hub.last_seq
+    replayed = None
+    if since is not None:
+        try:
+            replayed = await fanout.replay(hub, since=since, upto=upto)
+        except Exception as error:  # JetStream hiccup: a snapshot serves the viewer as well
+            log.warning("replay of %s since %s failed: %s", hub.stream_id, since, error)
+    if replayed is not None:
+        viewer.sent_seq = since or 0
+        viewer.send_frames(replayed)
+        return True
     try:
-        message = orjson.loads(raw)
+        snapshot = await snapshot_of(websocket, hub)
+    except HTTPException:
+        await websocket.close(CLOSE_TRY_AGAIN, "the live cannot be loaded now; try again")
+        return False
+    if snapshot is None:
+        await websocket.close(CLOSE_NOT_FOUND, "no such live")
+        return False
+    seq, data = snapshot
+    viewer.sent_seq = seq
+    frame = {"seq": seq, "type": "snapshot", "stream_id": hub.stream_id, "data": data}
+    viewer.send(text_frame(orjson.dumps(frame)))
+    return True
+
+
+async def _handle_client_frame(
+    websocket: WebSocket, viewer: Viewer, principal: Principal | None
+) -> None:
+    received = await websocket.receive()
+    if received["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(received.get("code", 1000))
+    try:
+        message = orjson.loads(received.get("text") or received.get("bytes") or b"")
         kind = message.get("type") if isinstance(message, dict) else None
     except orjson.JSONDecodeError:
         kind = None

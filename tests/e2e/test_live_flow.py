@@ -47,21 +47,27 @@ async def test_a_viewer_sees_the_live_start_and_a_reconnect_replays_exactly_what
             f"/api/live/streams/{live['id']}", json={"title": title}, headers=auth(tokens["admin"])
         )
         assert answer.status_code == 200, answer.text
-    ended = await gateway.post(f"/api/live/streams/{live['id']}/end", headers=auth(tokens["admin"]))
-    assert ended.status_code == 200
 
     back = await WsViewer.open(system.url("gateway"), live["id"], since=last_seen)
-    missed = [await back.next_of("stream.updated", "stream.ended") for _ in range(3)]
-    assert [f["type"] for f in missed] == ["stream.updated", "stream.updated", "stream.ended"]
-    assert [f["data"]["stream"]["title"] for f in missed[:2]] == [
+    missed = [await back.next_of("stream.updated") for _ in range(2)]
+    assert [f["data"]["stream"]["title"] for f in missed] == [
         "Spring collection — part 2",
         "Spring collection — finale",
     ]
+    ended = await gateway.post(f"/api/live/streams/{live['id']}/end", headers=auth(tokens["admin"]))
+    assert ended.status_code == 200
+    missed.append(await back.next_of("stream.ended"))
     seqs = [f["seq"] for f in missed]
     assert seqs == sorted(seqs) and len(set(seqs)) == 3 and seqs[0] > last_seen
     assert all(f["type"] != "snapshot" for f in back.seen)
     assert await back.silent_for(1.0, ignoring=HIDDEN), "an event came twice"
     await back.close()
+
+    # Once it is over, the live is gone for viewers: no consumer is made for it.
+    late = await WsViewer.open(system.url("gateway"), live["id"], since=last_seen)
+    with pytest.raises(ConnectionClosed) as closed:
+        await late.next()
+    assert closed.value.rcvd.code == 4404
 
 
 async def test_events_after_the_snapshot_arrive_in_order_each_once(gateway, tokens, system):
@@ -101,6 +107,8 @@ async def test_ping_gets_pong_and_garbage_gets_an_error_frame(gateway, tokens, s
     await viewer.connection.send("not json")
     error = await viewer.next_of("error", "pong")
     assert error["type"] == "error" and error["data"]["status"] == 400
+    await viewer.connection.send(b"\x00\x01 binary")
+    assert (await viewer.next_of("error"))["data"]["status"] == 400
     await viewer.send({"type": "chat.post", "message": "hello"})
     anonymous_chat = await viewer.next_of("error")
     assert anonymous_chat["data"]["status"] == 401
@@ -129,12 +137,24 @@ async def test_viewer_counts_are_pushed_to_viewers(gateway, tokens, system):
     await first.close()
 
 
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
 @pytest.mark.parametrize(
-    ("path", "code"),
-    [("/ws/live/not-a-uuid", 4400), ("/ws/live/00000000-0000-0000-0000-000000000000", 4404)],
+    ("stream_id", "query", "code"),
+    [
+        ("not-a-uuid", {}, 4400),
+        (UNKNOWN, {}, 4404),
+        (UNKNOWN, {"since": 1}, 4404),
+        (UNKNOWN, {"since": "abc"}, 4400),
+        (UNKNOWN, {"since": -1}, 4400),
+        (UNKNOWN, {"session_id": "x"}, 4400),
+    ],
 )
-async def test_a_socket_to_a_bad_or_unknown_live_is_closed_with_a_reason(system, path, code):
-    viewer = await WsViewer.open(system.url("gateway"), path.rsplit("/", 1)[1])
+async def test_a_socket_to_a_bad_or_unknown_live_is_closed_with_a_reason(
+    system, stream_id, query, code
+):
+    viewer = await WsViewer.open(system.url("gateway"), stream_id, **query)
     with pytest.raises(ConnectionClosed) as closed:
         await viewer.next()
     assert closed.value.rcvd.code == code
