@@ -6,7 +6,6 @@ stays right. Total views count joins; unique viewers go into a HyperLogLog.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -28,6 +27,8 @@ return peak
 """
 
 Publish = Callable[[str, object], Awaitable[None]]
+PUBLISH_TIMEOUT_S = 2.0
+MAX_PENDING_EVENTS = 50_000
 
 
 class Presence:
@@ -45,6 +46,7 @@ class Presence:
         self._unique: dict[str, set[str]] = {}
         self._dirty: set[str] = set()
         self._raise_peak = redis.register_script(_RAISE_PEAK)
+        self.interval_s = 1.0
 
     def _key(self, stream_id: str, what: str) -> str:
         return f"{self.prefix}viewers:{stream_id}:{what}"
@@ -81,13 +83,14 @@ class Presence:
 
     async def run(self, interval_s: float) -> None:
         """Write counts and publish figures every `interval_s` (at most once a second a live)."""
+        self.interval_s = interval_s
         while True:
             started = time.monotonic()
             try:
                 await self.sync()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # Redis or NATS away: keep counting locally
+            except Exception as error:  # Redis away: counts stay here and go out next time
                 log.warning("presence sync failed: %s", error)
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
@@ -96,6 +99,39 @@ class Presence:
         unique, self._unique = self._unique, {}
         events, self._events = self._events, []
         watched = dirty | set(self.local)
+        try:
+            await self._write_counts(watched, unique, events)
+        except BaseException:
+            self._dirty |= dirty
+            for stream_id, viewers in unique.items():
+                self._unique.setdefault(stream_id, set()).update(viewers)
+            self._events = events + self._events
+            raise
+        # Published side by side with a short timeout: NATS being away must not hold back the
+        # count writes above, whose expiry would otherwise make this gateway's viewers vanish.
+        announcements = [(s, f) for s in watched if (f := await self._changed_figures(s))]
+        outcomes = await asyncio.gather(
+            *(self._publish(s, e) for s, e in [*announcements, *events]), return_exceptions=True
+        )
+        failed = [
+            item
+            for item, outcome in zip(events, outcomes[len(announcements) :], strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+        if failed:  # bookkeeping for analytics: kept for the next round, within reason
+            self._events = (failed + self._events)[-MAX_PENDING_EVENTS:]
+        for (stream_id, figures), outcome in zip(announcements, outcomes, strict=False):
+            if not isinstance(outcome, BaseException):
+                self.figures[stream_id] = figures
+        for stream_id in watched - set(self.local):
+            self.figures.pop(stream_id, None)
+
+    async def _publish(self, stream_id: str, event: object) -> None:
+        await asyncio.wait_for(self.publish(stream_id, event), PUBLISH_TIMEOUT_S)
+
+    async def _write_counts(
+        self, watched: set[str], unique: dict[str, set[str]], events: list[tuple[str, object]]
+    ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream_id in watched:
                 count = self.local.get(stream_id, 0)
@@ -112,13 +148,9 @@ class Presence:
                 if isinstance(event, ViewerJoined):
                     pipe.incr(self._key(stream_id, "total"))
             await pipe.execute()
-        for stream_id in watched:
-            await self._refresh_figures(stream_id)
-        for stream_id, event in events:
-            with contextlib.suppress(Exception):
-                await self.publish(stream_id, event)
 
-    async def _refresh_figures(self, stream_id: str) -> None:
+    async def _changed_figures(self, stream_id: str) -> ViewersUpdated | None:
+        """The live's figures if they changed and this gateway is the one to announce them."""
         gateways_key = self._key(stream_id, "gateways")
         gateways = sorted(cast(set[str], await self.redis.smembers(gateways_key)))
         counts = await self.redis.mget([self._key(stream_id, f"gateway:{g}") for g in gateways])
@@ -130,11 +162,16 @@ class Presence:
         total = int(await self.redis.get(self._key(stream_id, "total")) or 0)
         unique_count = int(await self.redis.pfcount(self._key(stream_id, "unique")))
         figures = ViewersUpdated(current=current, peak=peak, total=total, unique=unique_count)
-        if self.figures.get(stream_id) != figures:
-            self.figures[stream_id] = figures
-            await self.publish(stream_id, figures)
-        if not self.local.get(stream_id):
-            self.figures.pop(stream_id, None)
+        if self.figures.get(stream_id) == figures:
+            return None
+        # One gateway announces a live's figures per interval, not every gateway.
+        claimed = await self.redis.set(
+            self._key(stream_id, "announcer"),
+            self.gateway_id,
+            nx=True,
+            px=max(1, int(self.interval_s * 900)),
+        )
+        return figures if claimed else None
 
     async def read_figures(self, stream_id: str) -> ViewersUpdated:
         """The live's figures as Redis has them now (for lives this gateway does not serve)."""
