@@ -9,6 +9,7 @@ them sent. While NATS is away, writes go on and the rows wait.
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -22,6 +23,8 @@ from chassis.telemetry import trace_headers
 from contracts import Envelope, new_envelope, subject_for
 
 log = logging.getLogger(__name__)
+
+CLEANUP_INTERVAL_S = 300.0
 
 
 def notify_channel(service: str) -> str:
@@ -138,22 +141,24 @@ class OutboxRelay:
         await listener.add_listener(notify_channel(self.service), lambda *_: self._wakeup.set())
 
     async def _relay_loop(self, leader: AsyncConnection) -> None:
-        last_cleanup = datetime.now(UTC)
+        last_cleanup = last_check = time.monotonic()
         while True:
+            if time.monotonic() - last_check >= self.idle_poll_s:
+                # The connection holding leadership (and LISTEN) must still be there, or
+                # another relay may lead now. (Committed at once: notifications wait while a
+                # transaction is open.)
+                await leader.execute(sa.text("SELECT 1"))
+                await leader.commit()
+                last_check = time.monotonic()
             self._wakeup.clear()
             sent = await self.publish_pending()
             if sent == self.batch_size:
                 continue
-            if datetime.now(UTC) - last_cleanup > timedelta(minutes=5):
+            if time.monotonic() - last_cleanup > CLEANUP_INTERVAL_S:
                 await self._delete_old_rows()
-                last_cleanup = datetime.now(UTC)
+                last_cleanup = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.idle_poll_s)
-                continue
-            # Idle: make sure the connection holding leadership (and LISTEN) is still there.
-            # (Committed at once: notifications wait while a transaction is open.)
-            await leader.execute(sa.text("SELECT 1"))
-            await leader.commit()
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows in order; returns how many were sent."""
@@ -172,7 +177,7 @@ class OutboxRelay:
                 return 0
             bus = await self.bus.get()
             # One connection keeps order; acks are awaited together for throughput.
-            await asyncio.gather(
+            outcomes = await asyncio.gather(
                 *(
                     bus.js.publish(
                         row.subject,
@@ -181,15 +186,22 @@ class OutboxRelay:
                         headers={**row.headers, "Nats-Msg-Id": str(row.id)},
                     )
                     for row in rows
+                ),
+                return_exceptions=True,
+            )
+            # Only the rows before the first failure count as sent; the rest go again, in order.
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            sent = outcomes.index(failure) if failure is not None else len(rows)
+            if sent:
+                await conn.execute(
+                    sa.update(t)
+                    .where(t.c.seq.in_([r.seq for r in rows[:sent]]))
+                    .values(published_at=sa.func.now())
                 )
-            )
-            await conn.execute(
-                sa.update(t)
-                .where(t.c.seq.in_([r.seq for r in rows]))
-                .values(published_at=sa.func.now())
-            )
-        self.published += len(rows)
-        return len(rows)
+        self.published += sent
+        if failure is not None:
+            raise failure
+        return sent
 
     async def _delete_old_rows(self) -> None:
         t = self.table
