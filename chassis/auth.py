@@ -5,6 +5,7 @@ id; the role sits at a configurable claim path (`app_metadata.role` by default).
 """
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -41,18 +42,42 @@ class InvalidToken(Exception):
     """The token is malformed, expired, or not signed by us."""
 
 
+class SigningKeys:
+    """The identity provider's public keys (JWKS). A token naming an unknown key refreshes them at
+    most once per `refresh_s`, so forged tokens cannot make us hammer the provider."""
+
+    def __init__(self, url: str, *, refresh_s: float = 60.0) -> None:
+        self.client = jwt.PyJWKClient(url)
+        self.refresh_s = refresh_s
+        self.keys: dict[str | None, Any] = {}
+        self.fetched_at = -refresh_s
+        self.lock = asyncio.Lock()
+
+    async def key_for(self, token: str) -> Any:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if kid not in self.keys and time.monotonic() - self.fetched_at >= self.refresh_s:
+            async with self.lock:
+                if kid not in self.keys and time.monotonic() - self.fetched_at >= self.refresh_s:
+                    self.fetched_at = time.monotonic()
+                    # PyJWKClient fetches with blocking I/O.
+                    fetched = await asyncio.to_thread(self.client.get_signing_keys, True)
+                    self.keys = {k.key_id: k.key for k in fetched}
+        if kid not in self.keys:
+            raise InvalidToken("the token is signed with an unknown key")
+        return self.keys[kid]
+
+
 class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
         self.secret = settings.jwt_secret.get_secret_value()
         self.audience = settings.jwt_audience
         self.role_path = settings.jwt_role_claim.split(".")
-        self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self.jwks = SigningKeys(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
 
     async def verify(self, token: str) -> Principal:
         try:
             if self.jwks is not None:
-                # PyJWKClient fetches (and caches) the keys with blocking I/O.
-                key: Any = (await asyncio.to_thread(self.jwks.get_signing_key_from_jwt, token)).key
+                key: Any = await self.jwks.key_for(token)
                 algorithms = ["RS256", "ES256"]
             else:
                 key, algorithms = self.secret, ["HS256"]
@@ -63,7 +88,7 @@ class TokenVerifier:
                 audience=self.audience,
                 options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
             )
-        except (jwt.PyJWTError, ValueError) as error:
+        except (jwt.PyJWTError, ValueError, jwt.PyJWKClientError) as error:
             raise InvalidToken(str(error)) from None
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidToken("the token has no subject")

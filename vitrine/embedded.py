@@ -276,10 +276,14 @@ def start_postgres(
     return server
 
 
-def _host_port(url: str) -> tuple[str, int]:
+DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "nats": 4222, "redis": 6379}
+
+
+def _host_port(url: str) -> tuple[str | None, int]:
+    """Host (None for a Unix socket URL) and port, the scheme's default when the URL has none."""
     parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    return parts.hostname, parts.port
+    scheme = parts.scheme.split("+")[0]
+    return parts.hostname, parts.port or DEFAULT_PORTS.get(scheme, 0)
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -303,7 +307,9 @@ def ensure_services(
 
     def missing(url: str) -> tuple[str, int] | None:
         host, port = _host_port(url)
-        return (host, port) if host in LOCAL_HOSTS and not port_open(host, port) else None
+        if host not in LOCAL_HOSTS or port_open(host, port):
+            return None  # remote, a Unix socket, or already served
+        return host, port
 
     try:
         admin_url, name = _split_database_url(database_url)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from nats.js import JetStreamContext
 
 from chassis.auth import TokenVerifier
@@ -95,6 +96,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
         readiness={"nats": nats_ready, "redis": redis_ready},
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["Location", "Retry-After"],
     )
     app.include_router(api.router)
     app.include_router(ws.router)

@@ -5,7 +5,9 @@ from chassis.settings import ServiceSettings
 
 class GatewaySettings(ServiceSettings):
     gateway_port: int = 8000
-    gateway_host: str = "127.0.0.1"
+    # Browser origins allowed to call the API (comma-separated); tokens travel in headers, not
+    # cookies, so "*" is safe for reading and the default for development.
+    cors_origins: str = "*"
     gateway_id: str | None = None  # a random one per process when unset
     streams_url: str = "http://127.0.0.1:8001"
     # A socket whose unsent bytes pass this is too slow: it is dropped and resumes with since=.

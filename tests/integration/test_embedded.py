@@ -199,3 +199,14 @@ def test_a_local_url_where_nothing_listens_gets_an_embedded_server(state_dir: Pa
         for server in servers:
             server.stop()
     assert not port_open("127.0.0.1", port)
+
+
+def test_urls_without_a_port_use_their_schemes_default(state_dir: Path) -> None:
+    if not port_open("127.0.0.1", 6379):
+        pytest.skip("no Redis on the default port")
+    urls, servers = ensure_services(
+        "postgresql:///shop?host=/var/run/postgresql", "nats://bus.internal", "redis://localhost/3",
+        state_dir,
+    )  # fmt: skip
+    assert servers == []
+    assert urls["REDIS_URL"] == "redis://localhost/3"
