@@ -16,7 +16,7 @@ dev: install
 test: install
 	$(UV) run pytest -q
 
-lint:
+lint: install
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy contracts chassis services vitrine
 
 # Fan-out through the real path, each case side by side with a naive send_text loop (~4 min).
