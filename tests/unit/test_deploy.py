@@ -1,0 +1,319 @@
+"""The Kubernetes manifests (deploy/k8s) agree with the code, the README and docker-compose.yml."""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from services.gateway.settings import GatewaySettings
+from services.streams.settings import StreamsSettings
+from vitrine.services import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+OUR_IMAGE = "vitrine:latest"  # built from deploy/Dockerfile; overlays set the real tag
+REQUIRED = {
+    "DATABASE_URL",
+    "NATS_URL",
+    "REDIS_URL",
+    "JWT_SECRET",
+    "VITRINE_SECRET_KEY",
+    "RTMP_CALLBACK_SECRET",
+}
+SECRETS = {"DATABASE_URL", "JWT_SECRET", "VITRINE_SECRET_KEY", "RTMP_CALLBACK_SECRET"}
+WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+
+
+def _kustomization() -> dict:
+    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+
+
+def _manifests() -> list[dict]:
+    docs = []
+    for name in _kustomization()["resources"]:
+        docs += [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
+    return docs
+
+
+def _one(kind: str, name: str) -> dict:
+    found = [d for d in _manifests() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def _pod(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def _containers(pod: dict) -> list[dict]:
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def _config() -> dict[str, str]:
+    return _one("ConfigMap", "vitrine-config")["data"]
+
+
+def _secret() -> dict[str, str]:
+    return _one("Secret", "vitrine-secrets")["stringData"]
+
+
+def _k8s_env() -> dict[str, str]:
+    config, secret = _config(), _secret()
+    assert not set(config) & set(secret), "a variable is both in the ConfigMap and the Secret"
+    return config | secret
+
+
+def _vitrine_containers() -> list[tuple[dict, dict]]:
+    """(workload, container) for every container running our image."""
+    return [
+        (doc, container)
+        for doc in _manifests()
+        if doc["kind"] in WORKLOADS
+        for container in _containers(_pod(doc))
+        if container["image"].split(":")[0] == OUR_IMAGE.split(":")[0]
+    ]
+
+
+def _readme_configuration() -> set[str]:
+    """The backticked names in the first column of the README's Configuration table."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("|") and not set(line) <= set("|- "):
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1]))
+    assert names, "no Configuration table found in README.md"
+    return names
+
+
+def _without_comments(conf: str) -> str:
+    return "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+
+
+def _nats_conf() -> str:
+    return _without_comments(_one("ConfigMap", "nats-config")["data"]["nats.conf"])
+
+
+def _setting(conf: str, name: str) -> str:
+    """The value of `name: value` in a NATS configuration."""
+    match = re.search(rf"^\s*{name}\s*:\s*(\S+)\s*$", conf, re.MULTILINE)
+    assert match, f"no {name}"
+    return match[1]
+
+
+def _block(conf: str, name: str) -> str:
+    """The body of `name { ... }` in a NATS configuration."""
+    match = re.search(rf"^\s*{name}\s*\{{", conf, re.MULTILINE)
+    assert match, f"no {name} block"
+    depth, start = 1, match.end()
+    for i in range(start, len(conf)):
+        depth += {"{": 1, "}": -1}.get(conf[i], 0)
+        if depth == 0:
+            return conf[start:i]
+    raise AssertionError(f"unclosed {name} block")
+
+
+def test_kustomization_lists_every_manifest_and_each_parses():
+    listed = _kustomization()["resources"]
+    assert len(listed) == len(set(listed))
+    for name in listed:
+        assert (K8S / name).is_file(), f"{name} is listed in kustomization.yaml but missing"
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert on_disk == set(listed), "a manifest in deploy/k8s is not in kustomization.yaml"
+    for doc in _manifests():
+        assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == "vitrine", doc["metadata"]["name"]
+    assert _kustomization()["namespace"] == "vitrine"
+
+
+def test_every_variable_set_is_documented_in_the_readme():
+    undocumented = set(_k8s_env()) - _readme_configuration()
+    assert not undocumented, f"add to README.md's Configuration table: {sorted(undocumented)}"
+
+
+def test_required_variables_are_documented_and_set():
+    assert _readme_configuration() >= REQUIRED
+    assert set(_k8s_env()) >= REQUIRED
+
+
+def test_variables_match_docker_compose():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert set(_k8s_env()) == set(compose["x-vitrine"]["environment"])
+    for _, container in _vitrine_containers():
+        # Everything comes from the two shared objects, as in compose's x-vitrine.
+        assert "env" not in container
+        assert container["envFrom"] == [
+            {"configMapRef": {"name": "vitrine-config"}},
+            {"secretRef": {"name": "vitrine-secrets"}},
+        ]
+
+
+def test_secrets_are_in_the_secret_with_placeholders_to_replace():
+    assert set(_secret()) == SECRETS
+    assert _one("Secret", "vitrine-secrets")["metadata"]["name"] == "vitrine-secrets"
+    for name, value in _secret().items():
+        assert "replace" in value, f"{name} does not look like a placeholder"
+    assert _config()["VITRINE_ENV"] == "production"
+
+
+def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in env.items()}
+
+
+@pytest.mark.parametrize("settings", [StreamsSettings, GatewaySettings])
+def test_the_placeholder_secrets_are_refused_in_production(settings):
+    with pytest.raises(ValidationError, match="32\\+ characters"):
+        settings(_env_file=None, **_settings_kwargs(_k8s_env()))
+
+
+@pytest.mark.parametrize("settings", [StreamsSettings, GatewaySettings])
+def test_the_configuration_loads_once_the_secrets_are_replaced(settings):
+    env = _k8s_env() | {name: "x" * 48 for name in SECRETS - {"DATABASE_URL"}}
+    loaded = settings(_env_file=None, **_settings_kwargs(env))
+    assert loaded.vitrine_env == "production"
+    assert loaded.nats_url == _config()["NATS_URL"]
+
+
+def test_images_are_pinned_to_a_tag():
+    images = [
+        c["image"] for d in _manifests() if d["kind"] in WORKLOADS for c in _containers(_pod(d))
+    ]
+    assert images
+    for image in images:
+        tag = image.rpartition("/")[2].partition(":")[2]
+        assert tag, f"{image} has no tag"
+        assert tag != "latest" or image == OUR_IMAGE, f"{image} is not pinned"
+
+
+def test_workloads_run_as_non_root_with_a_read_only_root():
+    for doc in _manifests():
+        if doc["kind"] not in WORKLOADS:
+            continue
+        pod = _pod(doc)
+        for container in _containers(pod):
+            where = f"{doc['kind']} {doc['metadata']['name']}/{container['name']}"
+            context = pod.get("securityContext", {}) | container.get("securityContext", {})
+            assert context.get("runAsNonRoot") is True, where
+            # A named USER (the Dockerfile's) cannot be checked by the kubelet: need a number.
+            assert context.get("runAsUser", 0) > 0, where
+            assert context.get("readOnlyRootFilesystem") is True, where
+            assert context.get("allowPrivilegeEscalation") is False, where
+            assert context.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert "requests" in container["resources"], where
+            assert "limits" in container["resources"], where
+
+
+def test_long_running_workloads_have_readiness_and_liveness_probes():
+    for doc in _manifests():
+        if doc["kind"] in {"Deployment", "StatefulSet"}:
+            for container in _pod(doc)["containers"]:
+                assert "readinessProbe" in container, doc["metadata"]["name"]
+                assert "livenessProbe" in container, doc["metadata"]["name"]
+
+
+def test_vitrine_containers_match_the_cli_and_the_dockerfile():
+    useradd = re.search(r"--uid (\d+)", (ROOT / "deploy" / "Dockerfile").read_text())
+    assert useradd, "the Dockerfile no longer creates its user with a fixed uid"
+    uid = int(useradd[1])
+    commands = {}
+    for doc, container in _vitrine_containers():
+        assert container["image"] == OUR_IMAGE
+        context = _pod(doc).get("securityContext", {}) | container.get("securityContext", {})
+        assert context["runAsUser"] == uid
+        commands[doc["metadata"]["name"]] = container["args"]
+    assert commands == {
+        "vitrine-migrate": ["migrate"],
+        "streams": ["serve", "streams"],
+        "gateway": ["serve", "gateway"],
+    }
+    served = {args[1] for args in commands.values() if args[0] == "serve"}
+    assert served == set(SERVICES), "every service `vitrine serve` knows needs a Deployment"
+
+
+@pytest.mark.parametrize(
+    ("service", "port_variable"), [("streams", "STREAMS_PORT"), ("gateway", "GATEWAY_PORT")]
+)
+def test_services_probe_and_expose_their_configured_port(service, port_variable):
+    port = int(_config()[port_variable])
+    deployment = _one("Deployment", service)
+    (container,) = _pod(deployment)["containers"]
+    (container_port,) = container["ports"]
+    assert container_port["containerPort"] == port
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz",
+        "port": container_port["name"],
+    }
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": container_port["name"],
+    }
+    (service_port,) = _one("Service", service)["spec"]["ports"]
+    assert service_port["port"] == port
+    assert service_port["targetPort"] in (port, container_port["name"])
+    assert _config()["VITRINE_BIND"] == "0.0.0.0"  # the CLI's default 127.0.0.1 is unreachable
+
+
+def test_replicas_and_disruption_budgets():
+    assert _one("Deployment", "gateway")["spec"]["replicas"] == 2
+    # Safe: only the holder of the outbox relay's advisory lock publishes.
+    assert _one("Deployment", "streams")["spec"]["replicas"] == 2
+    budget = _one("PodDisruptionBudget", "gateway")["spec"]
+    assert (
+        budget["selector"]["matchLabels"]
+        == _one("Deployment", "gateway")["spec"]["selector"]["matchLabels"]
+    )
+    assert budget["minAvailable"] == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "scheme"), [("NATS_URL", "nats"), ("REDIS_URL", "redis"), ("STREAMS_URL", "http")]
+)
+def test_service_urls_point_at_a_service_in_the_manifests(variable, scheme):
+    url = urlsplit(_config()[variable])
+    assert url.scheme == scheme
+    assert url.hostname
+    service = _one("Service", url.hostname)
+    assert url.port in {p["port"] for p in service["spec"]["ports"]}
+    selector = service["spec"]["selector"].items()
+    pods = [
+        d["spec"]["template"]["metadata"]["labels"].items()
+        for d in _manifests()
+        if d["kind"] in {"Deployment", "StatefulSet"}
+    ]
+    assert any(labels >= selector for labels in pods), f"{url.hostname} selects no pod"
+
+
+def test_nats_runs_jetstream_on_file_storage_with_sync_always():
+    jetstream = _block(_nats_conf(), "jetstream")
+    assert _setting(jetstream, "sync_interval") == "always"
+    store_dir = _setting(jetstream, "store_dir")
+    nats = _one("StatefulSet", "nats")
+    (container,) = _pod(nats)["containers"]
+    assert container["image"] == "nats:2.10"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    (claim,) = nats["spec"]["volumeClaimTemplates"]
+    assert mounts[claim["metadata"]["name"]] == store_dir, "JetStream must store on the PVC"
+    # The compose configuration is just as durable.
+    compose_conf = _without_comments((ROOT / "deploy" / "nats" / "nats.conf").read_text())
+    compose_jetstream = _block(compose_conf, "jetstream")
+    assert _setting(compose_jetstream, "sync_interval") == "always"
+
+
+def test_nats_is_a_three_node_cluster_routed_through_the_headless_service():
+    nats = _one("StatefulSet", "nats")["spec"]
+    assert nats["replicas"] == 3  # JetStream's quorum survives one server down
+    assert nats["podManagementPolicy"] == "Parallel"  # the cluster forms only once all start
+    headless = _one("Service", nats["serviceName"])["spec"]
+    assert headless["clusterIP"] == "None"
+    assert headless["publishNotReadyAddresses"] is True
+    conf = _nats_conf()
+    assert _setting(conf, "server_name") == "$POD_NAME"  # unique and stable per pod
+    routes = re.findall(r"nats://([\w.-]+):(\d+)", _block(conf, "cluster"))
+    # One route per pod, by the stable DNS name the headless Service gives it.
+    expected = [(f"nats-{i}.{nats['serviceName']}", "6222") for i in range(nats["replicas"])]
+    assert sorted(routes) == expected
+    assert 4222 in {p["port"] for p in _one("Service", "nats")["spec"]["ports"]}
