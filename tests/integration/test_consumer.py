@@ -120,7 +120,10 @@ async def test_a_restarted_consumer_resumes_where_it_stopped(world):
     async with running(consumer(world, counting_handler(world, calls))) as c:
         await eventually(lambda: c.handled == 2)
         await asyncio.sleep(0.3)
-    assert calls == [e.id for e in first + later]
+    # Each once; the two later ones may come in either order if the first consumer's last pull
+    # request took one of them (it is redelivered after the ack wait).
+    assert calls[:3] == [e.id for e in first]
+    assert sorted(calls[3:]) == sorted(e.id for e in later)
 
 
 async def test_a_failing_handler_gets_the_event_again_and_nothing_half_done_stays(world):
