@@ -23,6 +23,8 @@ class LiveProduct(Payload):
     stock: int | None = None
     position: int = 0
     is_featured: bool = False
+    # Only admins ever see a hidden product (viewers' lists and events leave it out).
+    visible: bool = True
 
 
 @event("product.added")

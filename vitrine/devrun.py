@@ -26,7 +26,12 @@ def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
     os.environ.update(urls)
     system = System(
         env=urls,
-        ports={"streams": int(os.environ.get("STREAMS_PORT", 8001)), "gateway": gateway_port},
+        ports={
+            "streams": int(os.environ.get("STREAMS_PORT", 8001)),
+            "products": int(os.environ.get("PRODUCTS_PORT", 8002)),
+            "chat": int(os.environ.get("CHAT_PORT", 8003)),
+            "gateway": gateway_port,
+        },
         log_dir=state_dir.absolute() / "logs",
     )
     try:

@@ -36,8 +36,29 @@ def _gateway() -> ServiceSpec:
     return ServiceSpec("gateway", GatewaySettings, create_app, None, "gateway_port", None)
 
 
+def _products() -> ServiceSpec:
+    from services.products.app import create_app, migrate
+    from services.products.settings import ProductsSettings
+
+    return ServiceSpec(
+        "products", ProductsSettings, create_app, migrate, "products_port", "PRODUCTS_URL"
+    )
+
+
+def _chat() -> ServiceSpec:
+    from services.chat.app import create_app, migrate
+    from services.chat.settings import ChatSettings
+
+    return ServiceSpec("chat", ChatSettings, create_app, migrate, "chat_port", "CHAT_URL")
+
+
 # Started in this order: the gateway last, once what it calls is up.
-SERVICES: dict[str, Callable[[], ServiceSpec]] = {"streams": _streams, "gateway": _gateway}
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {
+    "streams": _streams,
+    "products": _products,
+    "chat": _chat,
+    "gateway": _gateway,
+}
 
 
 def spec(name: str) -> ServiceSpec:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
-from chassis.auth import AdminUser, MaybeUser
+from chassis.auth import AdminUser, MaybeUser, Principal
 from services.gateway.live import gather_live
 from services.gateway.upstream import Upstream as UpstreamClient
 
@@ -96,3 +96,85 @@ async def nginx_rtmp_callback(request: Request, callback: str, up: Upstream) -> 
     if callback not in ("on_publish", "on_publish_done"):
         raise HTTPException(404, "unknown nginx-rtmp callback")
     return await up.forward(request, "streams")
+
+
+@router.api_route("/api/live/chat", methods=["GET", "POST"], tags=["chat"], summary="Chat")
+@router.api_route(
+    "/api/live/chat/{rest:path}", methods=["GET", "POST", "DELETE"], tags=["chat"],
+    summary="Chat moderation: pin, delete, held messages, bans",
+)  # fmt: skip
+async def chat(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+    return await up.forward(request, "chat")
+
+
+@router.api_route(
+    "/api/live/streams/{stream_id}/chat", methods=["GET", "PUT"], tags=["chat"],
+    summary="A live's chat options: on/off, slow mode, blocked words",
+)  # fmt: skip
+async def chat_options(
+    request: Request, stream_id: StreamId, caller: MaybeUser, up: Upstream
+) -> Response:
+    return await up.forward(request, "chat")
+
+
+async def _known_live(request: Request, stream_id: uuid.UUID, caller: Principal | None) -> None:
+    """The products service learns of lives from events; the gateway makes sure this one exists
+    (for the caller) before a product command reaches it."""
+    if caller is None:
+        if not await request.app.state.visibility.visible(str(stream_id)):
+            raise HTTPException(404, "no such live")
+        return
+    status, _ = await request.app.state.upstream.get_json(
+        "streams", f"/api/live/streams/{stream_id}", token=caller.token
+    )
+    if status == 404:
+        raise HTTPException(404, "no such live")
+
+
+@router.api_route(
+    "/api/catalog/{rest:path}", methods=["GET", "POST", "PUT", "DELETE"], tags=["catalog"],
+    summary="The shop's catalog (local or WooCommerce) and its settings",
+)  # fmt: skip
+async def catalog(request: Request, caller: AdminUser, up: Upstream) -> Response:
+    return await up.forward(request, "products")
+
+
+@router.get(
+    "/api/live/streams/{stream_id}/products", tags=["products"], summary="A live's products"
+)
+@router.get("/api/live/streams/{stream_id}/featured", tags=["products"], summary="Featured product")
+async def read_live_products(
+    request: Request, stream_id: StreamId, caller: MaybeUser, up: Upstream
+) -> Response:
+    await _known_live(request, stream_id, caller)
+    return await up.forward(request, "products")
+
+
+@router.post(
+    "/api/live/streams/{stream_id}/products", tags=["products"],
+    summary="Add or update a product of a live (featuring one un-features the previous one)",
+)  # fmt: skip
+@router.api_route(
+    "/api/live/streams/{stream_id}/products/{rest:path}", methods=["POST", "PUT", "DELETE"],
+    tags=["products"], summary="Remove, reorder, feature a live's products; viewers' clicks",
+)  # fmt: skip
+@router.delete("/api/live/streams/{stream_id}/featured", tags=["products"], summary="Unfeature")
+@router.get(
+    "/api/live/streams/{stream_id}/featured-history", tags=["products"],
+    summary="What was featured when: a shoppable replay's timeline",
+)  # fmt: skip
+async def live_products(
+    request: Request, stream_id: StreamId, caller: MaybeUser, up: Upstream
+) -> Response:
+    await _known_live(request, stream_id, caller)
+    return await up.forward(request, "products")
+
+
+@router.post("/api/live/cart/items", tags=["cart"], summary="Add a live's product to the cart")
+async def add_to_cart(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+    return await up.forward(request, "products")
+
+
+@router.get("/api/live/cart", tags=["cart"], summary="The caller's cart and checkout link")
+async def read_cart(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+    return await up.forward(request, "products")

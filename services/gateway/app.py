@@ -52,7 +52,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.settings = settings
         app.state.token_verifier = TokenVerifier(settings)
         app.state.upstream = Upstream(
-            services={"streams": settings.streams_url}, timeout_s=settings.upstream_timeout_s
+            services={
+                "streams": settings.streams_url,
+                "products": settings.products_url,
+                "chat": settings.chat_url,
+            },
+            timeout_s=settings.upstream_timeout_s,
         )
         app.state.visibility = Visibility(app.state.upstream)
         app.state.fanout = Fanout(

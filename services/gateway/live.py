@@ -4,6 +4,8 @@ Gathered from the services that exist; the websocket snapshot and `GET /api/live
 both come from here.
 """
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -12,27 +14,47 @@ from fastapi import HTTPException
 from services.gateway.presence import Presence
 from services.gateway.upstream import Upstream
 
+log = logging.getLogger(__name__)
+RECENT = 50  # chat messages a viewer sees on arrival
+
 
 async def gather_live(
     *, upstream: Upstream, presence: Presence, stream_id: str, token: str | None
 ) -> dict[str, Any] | None:
-    """The aggregated live, or None when the caller may not see it."""
-    path = f"/api/live/streams/{stream_id}"
-    status, stream = await upstream.get_json("streams", path, token=token)
+    """The aggregated live, or None when the caller may not see it. The stream decides; the other
+    parts are extras a viewer can do without while their service is away."""
+    live = f"/api/live/streams/{stream_id}"
+    (status, stream), products, featured, pinned, recent, figures = await asyncio.gather(
+        upstream.get_json("streams", live, token=token),
+        _optional(upstream, "products", f"{live}/products", [], token=token),
+        _optional(upstream, "products", f"{live}/featured", None, token=token),
+        _optional(upstream, "chat", f"/api/live/chat/pinned?stream_id={stream_id}", []),
+        _optional(upstream, "chat", f"/api/live/chat?stream_id={stream_id}&limit={RECENT}", {}),
+        presence.read_figures(stream_id),
+    )
     if status == 404:
         return None
     if status != 200:
         raise HTTPException(status, stream.get("detail") if isinstance(stream, dict) else None)
-    figures = await presence.read_figures(stream_id)
     return {
         "stream": stream,
-        # Products and chat join the snapshot as their services land.
-        "products": [],
-        "featured_product": None,
-        "pinned_messages": [],
-        "recent_messages": [],
+        "products": products,
+        "featured_product": featured,
+        "pinned_messages": pinned,
+        "recent_messages": recent.get("items", []),
         "viewers": figures.model_dump(),
     }
+
+
+async def _optional(
+    upstream: Upstream, service: str, path: str, default: Any, *, token: str | None = None
+) -> Any:
+    try:
+        status, body = await upstream.get_json(service, path, token=token)
+    except HTTPException as error:
+        log.warning("%s left out of a live's view: %s", service, error.detail)
+        return default
+    return body if status == 200 else default
 
 
 class Visibility:

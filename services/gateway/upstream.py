@@ -48,6 +48,23 @@ class Upstream:
             media_type=answer.headers.get("content-type"),
         )
 
+    async def send_json(
+        self, method: str, service: str, path: str, *, body: Any, token: str | None = None
+    ) -> tuple[int, Any, httpx.Headers]:
+        """A command on the caller's behalf (e.g. a chat message from a websocket)."""
+        headers = trace_headers()
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        try:
+            answer = await self.client.request(
+                method, self._url(service, path), json=body, headers=headers
+            )
+            return answer.status_code, answer.json() if answer.content else None, answer.headers
+        except httpx.TransportError:
+            raise HTTPException(503, f"the {service} service is unavailable") from None
+        except ValueError:
+            raise HTTPException(502, f"the {service} service answered garbage") from None
+
     async def get_json(
         self, service: str, path: str, *, token: str | None = None
     ) -> tuple[int, Any]:

@@ -113,7 +113,7 @@ async def watch_live(
         state.presence.joined(stream_id, session_id=session, user_id=user_id)
         counted = True
         while True:
-            await _handle_client_frame(websocket, viewer, principal)
+            await _handle_client_frame(websocket, viewer, principal, stream_id)
     except WebSocketDisconnect:
         pass
     finally:
@@ -158,8 +158,30 @@ async def _start(
     return True
 
 
+async def _post_chat(
+    websocket: WebSocket, viewer: Viewer, principal: Principal, stream_id: str, text: object
+) -> None:
+    """Post for the viewer; the message itself comes back to everyone as `chat.posted`."""
+    try:
+        status, body, headers = await websocket.app.state.upstream.send_json(
+            "POST", "chat", "/api/live/chat",
+            body={"stream_id": stream_id, "message": text}, token=principal.token,
+        )  # fmt: skip
+    except HTTPException as error:
+        viewer.send(_error(str(error.detail), error.status_code))
+        return
+    if status == 202:
+        viewer.send(text_frame(orjson.dumps({"type": "chat.held", "data": body})))
+    elif status >= 400:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        data: dict[str, Any] = {"status": status, "detail": detail or "refused"}
+        if retry_after := headers.get("retry-after"):
+            data["retry_after"] = int(retry_after)
+        viewer.send(text_frame(orjson.dumps({"type": "error", "data": data})))
+
+
 async def _handle_client_frame(
-    websocket: WebSocket, viewer: Viewer, principal: Principal | None
+    websocket: WebSocket, viewer: Viewer, principal: Principal | None, stream_id: str
 ) -> None:
     received = await websocket.receive()
     if received["type"] == "websocket.disconnect":
@@ -175,6 +197,6 @@ async def _handle_client_frame(
         if principal is None:
             viewer.send(_error("sign in to chat", 401))
         else:
-            viewer.send(_error("chat is not available on this server yet", 503))
+            await _post_chat(websocket, viewer, principal, stream_id, message.get("message"))
     else:
         viewer.send(_error("expected a JSON frame of type ping or chat.post", 400))

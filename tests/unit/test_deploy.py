@@ -228,6 +228,8 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
     assert commands == {
         "vitrine-migrate": ["migrate"],
         "streams": ["serve", "streams"],
+        "products": ["serve", "products"],
+        "chat": ["serve", "chat"],
         "gateway": ["serve", "gateway"],
     }
     served = {args[1] for args in commands.values() if args[0] == "serve"}
@@ -235,7 +237,13 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
 
 
 @pytest.mark.parametrize(
-    ("service", "port_variable"), [("streams", "STREAMS_PORT"), ("gateway", "GATEWAY_PORT")]
+    ("service", "port_variable"),
+    [
+        ("streams", "STREAMS_PORT"),
+        ("products", "PRODUCTS_PORT"),
+        ("chat", "CHAT_PORT"),
+        ("gateway", "GATEWAY_PORT"),
+    ],
 )
 def test_services_probe_and_expose_their_configured_port(service, port_variable):
     port = int(_config()[port_variable])

@@ -1,0 +1,282 @@
+"""Thin HTTP routes: parse the request, call a use case, present the result."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.auth import AdminUser, MaybeUser
+from contracts.products import LiveProduct
+from services.products import catalog, catalog_settings, showcase, viewers
+from services.products.cards import StreamNotFound
+from services.products.catalog_settings import Deps
+from services.products.schemas import (
+    IDEMPOTENCY_KEY_MAX,
+    CartItemAdd,
+    CartPublic,
+    CatalogSettingsRead,
+    CatalogSettingsWrite,
+    Click,
+    FeaturedPeriodPublic,
+    LiveProductOrder,
+    LiveProductWrite,
+    ProductCreate,
+    ProductPage,
+    ProductPublic,
+    ProductUpdate,
+    SessionId,
+)
+from services.products.woocommerce import ShopUnavailable
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def _deps(request: Request) -> Deps:
+    return request.app.state.deps
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+DepsDep = Annotated[Deps, Depends(_deps)]
+
+catalog_router = APIRouter(prefix="/api/catalog", tags=["catalog"])
+live_router = APIRouter(prefix="/api/live", tags=["live products"])
+
+
+# --- catalog (admins) ----------------------------------------------------------------------------
+
+
+@catalog_router.get("/products", response_model=ProductPage)
+async def search_products(
+    session: SessionDep,
+    deps: DepsDep,
+    _: AdminUser,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> ProductPage:
+    """Search the active source (the local catalog or the WooCommerce shop), a page at a time."""
+    products, total = await catalog.search_products(
+        session=session,
+        deps=deps,
+        search=(search or "").strip() or None,
+        limit=limit,
+        offset=offset,
+    )
+    return ProductPage(
+        items=[ProductPublic.model_validate(p, from_attributes=True) for p in products], total=total
+    )
+
+
+@catalog_router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductPublic)
+async def create_product(data: ProductCreate, session: SessionDep, _: AdminUser) -> ProductPublic:
+    product = await catalog.create_product(session=session, data=data)
+    return ProductPublic.model_validate(product, from_attributes=True)
+
+
+@catalog_router.get("/products/{product_id}", response_model=ProductPublic)
+async def get_product(
+    product_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> ProductPublic:
+    product = await catalog.get_product(session=session, deps=deps, product_id=product_id)
+    return ProductPublic.model_validate(product, from_attributes=True)
+
+
+@catalog_router.put("/products/{product_id}", response_model=ProductPublic)
+async def update_product(
+    product_id: UUID, data: ProductUpdate, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> ProductPublic:
+    product = await catalog.update_product(
+        session=session, deps=deps, product_id=product_id, data=data
+    )
+    return ProductPublic.model_validate(product, from_attributes=True)
+
+
+@catalog_router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_product(
+    product_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> None:
+    await catalog.delete_product(session=session, deps=deps, product_id=product_id)
+
+
+@catalog_router.get("/settings", response_model=CatalogSettingsRead)
+async def get_settings(session: SessionDep, deps: DepsDep, _: AdminUser) -> CatalogSettingsRead:
+    return await catalog_settings.get_settings(session=session, deps=deps)
+
+
+@catalog_router.put("/settings", response_model=CatalogSettingsRead)
+async def put_settings(
+    data: CatalogSettingsWrite, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> CatalogSettingsRead:
+    return await catalog_settings.put_settings(session=session, deps=deps, data=data)
+
+
+# --- a live's products ---------------------------------------------------------------------------
+
+
+@live_router.get("/streams/{stream_id}/products", response_model=list[LiveProduct])
+async def list_live_products(
+    stream_id: UUID, session: SessionDep, user: MaybeUser
+) -> list[LiveProduct]:
+    """The live's products in order. Hidden products, and promo codes before the live starts,
+    are for admins only."""
+    admin = user is not None and user.is_admin
+    return await showcase.list_live_products(session=session, stream_id=stream_id, admin=admin)
+
+
+@live_router.post("/streams/{stream_id}/products", response_model=LiveProduct)
+async def put_live_product(
+    stream_id: UUID,
+    data: LiveProductWrite,
+    session: SessionDep,
+    deps: DepsDep,
+    _: AdminUser,
+    response: Response,
+) -> LiveProduct:
+    """Add a product to the live (201) or change it there (200)."""
+    product, added = await showcase.put_live_product(
+        session=session, deps=deps, stream_id=stream_id, data=data
+    )
+    response.status_code = status.HTTP_201_CREATED if added else status.HTTP_200_OK
+    return product
+
+
+@live_router.put("/streams/{stream_id}/products/order", response_model=list[LiveProduct])
+async def reorder_live_products(
+    stream_id: UUID, data: LiveProductOrder, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> list[LiveProduct]:
+    return await showcase.reorder(
+        session=session, deps=deps, stream_id=stream_id, product_ids=data.product_ids
+    )
+
+
+@live_router.delete(
+    "/streams/{stream_id}/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def remove_live_product(
+    stream_id: UUID, product_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> None:
+    await showcase.remove_live_product(
+        session=session, deps=deps, stream_id=stream_id, product_id=product_id
+    )
+
+
+@live_router.post("/streams/{stream_id}/products/{product_id}/feature", response_model=LiveProduct)
+async def feature_product(
+    stream_id: UUID, product_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> LiveProduct:
+    """Present this product; the one presented before steps down in the same instant."""
+    return await showcase.feature(
+        session=session, deps=deps, stream_id=stream_id, product_id=product_id
+    )
+
+
+@live_router.delete("/streams/{stream_id}/featured", status_code=status.HTTP_204_NO_CONTENT)
+async def unfeature_product(
+    stream_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
+) -> None:
+    await showcase.unfeature(session=session, deps=deps, stream_id=stream_id)
+
+
+@live_router.get("/streams/{stream_id}/featured", response_model=LiveProduct)
+async def featured_product(stream_id: UUID, session: SessionDep, user: MaybeUser) -> LiveProduct:
+    admin = user is not None and user.is_admin
+    return await showcase.featured_product(session=session, stream_id=stream_id, admin=admin)
+
+
+@live_router.get("/streams/{stream_id}/featured-history", response_model=list[FeaturedPeriodPublic])
+async def featured_history(
+    stream_id: UUID, session: SessionDep, _: AdminUser
+) -> list[FeaturedPeriodPublic]:
+    """Which product was presented when, in seconds from the live's start (a shoppable replay)."""
+    return await showcase.featured_history(session=session, stream_id=stream_id)
+
+
+# --- viewers -------------------------------------------------------------------------------------
+
+
+@live_router.post(
+    "/streams/{stream_id}/products/{product_id}/click", status_code=status.HTTP_202_ACCEPTED
+)
+async def click_product(
+    stream_id: UUID,
+    product_id: UUID,
+    data: Click,
+    session: SessionDep,
+    deps: DepsDep,
+    user: MaybeUser,
+) -> dict[str, str]:
+    await viewers.record_click(
+        session=session,
+        deps=deps,
+        stream_id=stream_id,
+        product_id=product_id,
+        session_id=data.session_id,
+        user=user,
+    )
+    return {"status": "accepted"}
+
+
+@live_router.post("/cart/items", status_code=status.HTTP_201_CREATED, response_model=CartPublic)
+async def add_to_cart(
+    data: CartItemAdd,
+    session: SessionDep,
+    deps: DepsDep,
+    user: MaybeUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX),
+    ] = None,
+) -> CartPublic:
+    """Put a product of a live in the viewer's cart (a signed-in user's, else the session's).
+    A retry with the same `Idempotency-Key` adds nothing and answers the same."""
+    return await viewers.add_to_cart(
+        session=session, deps=deps, user=user, data=data, idempotency_key=idempotency_key
+    )
+
+
+@live_router.get("/cart", response_model=CartPublic)
+async def get_cart(
+    session: SessionDep,
+    user: MaybeUser,
+    session_id: Annotated[SessionId | None, Query()] = None,
+) -> CartPublic:
+    if user is None and session_id is None:
+        raise HTTPException(422, "session_id is required without a signed-in user")
+    return await viewers.get_cart(session=session, user=user, session_id=session_id or "")
+
+
+_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
+    catalog.ProductNotFound: (404, "product not found"),
+    showcase.NotInLive: (404, "this product is not in this live"),
+    showcase.NothingFeatured: (404, "no product is featured"),
+    StreamNotFound: (404, "live not found"),
+    catalog.SkuTaken: (409, "another product has this sku"),
+    catalog.ManagedByShop: (409, "this product is the shop's: change it in WooCommerce"),
+    showcase.HiddenProductCannotBeFeatured: (409, "a hidden product cannot be featured"),
+    viewers.CartRefused: (409, None),
+    viewers.IdempotencyKeyReused: (422, "this Idempotency-Key was used for another request"),
+    viewers.TooMany: (422, None),
+    showcase.WrongOrder: (422, None),
+    catalog_settings.InvalidCatalogSettings: (422, None),
+    ShopUnavailable: (502, None),
+}
+
+
+def install(app: FastAPI) -> None:
+    """Mount the routes and turn domain errors into HTTP answers."""
+    app.include_router(catalog_router)
+    app.include_router(live_router)
+
+    async def domain_error(request: Request, error: Exception) -> Response:
+        kind = next(k for k in _ERRORS if isinstance(error, k))
+        code, message = _ERRORS[kind]
+        return JSONResponse({"detail": message or str(error)}, status_code=code)
+
+    for kind in _ERRORS:
+        app.add_exception_handler(kind, domain_error)

@@ -1,0 +1,44 @@
+"""The products migrations build exactly the tables the models declare."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from chassis.db import async_url
+from services.products.app import migrate
+from services.products.models import ProductsBase
+from services.products.settings import ProductsSettings
+
+
+@pytest.fixture(scope="module")
+async def settings(env: dict) -> ProductsSettings:
+    # A schema of its own, so this test neither sees nor disturbs the service tests' one.
+    return ProductsSettings(**{**env, "db_schema_prefix": "migrations_"})
+
+
+async def test_migrating_twice_is_harmless_and_leaves_no_drift_from_the_models(
+    settings: ProductsSettings,
+) -> None:
+    await migrate(settings)
+    await migrate(settings)
+    schema = settings.schema_for("products")
+    engine = create_async_engine(
+        async_url(settings.database_url),
+        poolclass=NullPool,
+        connect_args={"server_settings": {"search_path": schema}},
+    )
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(
+                        sync, opts={"compare_type": True, "include_schemas": False}
+                    ),
+                    ProductsBase.metadata,
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
