@@ -17,7 +17,8 @@ from vitrine.system import free_port
 
 @pytest.fixture
 def dev_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("postgres", "nats", "redis", "streams", "gateway")}
+    names = ("postgres", "nats", "redis", "streams", "products", "chat", "gateway")
+    return {name: free_port() for name in names}
 
 
 async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
@@ -31,6 +32,8 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
         "NATS_URL": f"nats://127.0.0.1:{dev_ports['nats']}",
         "REDIS_URL": f"redis://127.0.0.1:{dev_ports['redis']}/0",
         "STREAMS_PORT": str(dev_ports["streams"]),
+        "PRODUCTS_PORT": str(dev_ports["products"]),
+        "CHAT_PORT": str(dev_ports["chat"]),
         "GATEWAY_PORT": str(dev_ports["gateway"]),
         "JWT_SECRET": secret,
     }
@@ -59,6 +62,11 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
         async with httpx.AsyncClient(base_url=gateway, timeout=10) as client:
             demo = (await client.get(f"/api/live/streams/{live_id}")).json()
             assert demo["stream"]["status"] == "scheduled"
+            assert [p["name"] for p in demo["products"]] == [
+                "Merino scarf", "Wool coat", "Leather boots",
+            ]  # fmt: skip
+            assert demo["featured_product"]["name"] == "Wool coat"
+            assert demo["featured_product"]["promo_code"] is None  # not before the live starts
             settings = await client.get(
                 "/api/live/settings", headers={"Authorization": f"Bearer {admin_token}"}
             )
