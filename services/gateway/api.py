@@ -91,11 +91,22 @@ async def put_settings(request: Request, caller: AdminUser, up: Upstream) -> Res
     return await up.forward(request, "streams")
 
 
-@router.post("/webhooks/nginx-rtmp/{callback}", tags=["webhooks"], include_in_schema=False)
-async def nginx_rtmp_callback(request: Request, callback: str, up: Upstream) -> Response:
-    if callback not in ("on_publish", "on_publish_done"):
-        raise HTTPException(404, "unknown nginx-rtmp callback")
-    return await up.forward(request, "streams")
+# Who receives each source's webhooks; the service verifies the signature over the raw body.
+WEBHOOK_OWNERS = {
+    "nginx-rtmp": "streams",
+    "mux": "streams",
+    "ivs": "streams",
+    "woocommerce": "analytics",
+}
+
+
+@router.post("/webhooks/{source}", tags=["webhooks"], include_in_schema=False)
+@router.post("/webhooks/{source}/{rest:path}", tags=["webhooks"], include_in_schema=False)
+async def webhook(request: Request, source: str, up: Upstream) -> Response:
+    owner = WEBHOOK_OWNERS.get(source)
+    if owner is None:
+        raise HTTPException(404, "unknown webhook source")
+    return await up.forward(request, owner, signed=True)
 
 
 @router.api_route("/api/live/chat", methods=["GET", "POST"], tags=["chat"], summary="Chat")

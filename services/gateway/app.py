@@ -56,6 +56,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 "streams": settings.streams_url,
                 "products": settings.products_url,
                 "chat": settings.chat_url,
+                "analytics": settings.analytics_url,
             },
             timeout_s=settings.upstream_timeout_s,
         )

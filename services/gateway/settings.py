@@ -12,6 +12,7 @@ class GatewaySettings(ServiceSettings):
     streams_url: str = "http://127.0.0.1:8001"
     products_url: str = "http://127.0.0.1:8002"
     chat_url: str = "http://127.0.0.1:8003"
+    analytics_url: str = "http://127.0.0.1:8004"
     # A socket whose unsent bytes pass this is too slow: it is dropped and resumes with since=.
     ws_max_buffer_bytes: int = Field(1_000_000, ge=4096)
     # Events replayed to a reconnecting socket before a fresh snapshot is cheaper.

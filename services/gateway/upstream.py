@@ -9,6 +9,8 @@ from chassis.telemetry import trace_headers
 
 # Request headers a service needs; everything else stays at the gateway.
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "idempotency-key")
+# Never passed on, even for signed webhooks whose headers the service must see.
+HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "upgrade"}
 # Response headers a caller needs back.
 FORWARDED_RESPONSE_HEADERS = ("location", "retry-after", "www-authenticate")
 
@@ -27,9 +29,15 @@ class Upstream:
     def _url(self, service: str, path: str) -> str:
         return self.services[service].rstrip("/") + path
 
-    async def forward(self, request: Request, service: str, path: str | None = None) -> Response:
-        """Pass the caller's request to `service` as it is (token included) and its answer back."""
-        headers = {k: v for k in FORWARDED_REQUEST_HEADERS if (v := request.headers.get(k))}
+    async def forward(
+        self, request: Request, service: str, path: str | None = None, *, signed: bool = False
+    ) -> Response:
+        """Pass the caller's request to `service` as it is (token included) and its answer back.
+        `signed`: a webhook, whose signature headers the service checks, so all headers go."""
+        if signed:
+            headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
+        else:
+            headers = {k: v for k in FORWARDED_REQUEST_HEADERS if (v := request.headers.get(k))}
         try:
             answer = await self.client.request(
                 request.method,

@@ -171,3 +171,26 @@ async def test_health_readiness_metrics_and_docs_are_served(gateway, system):
 async def _ready(gateway):
     answer = await gateway.get("/readyz")
     return answer.json() if answer.status_code == 200 else None
+
+
+async def test_nginx_rtmp_callbacks_through_the_gateway_start_and_end_a_live(gateway, tokens):
+    from services.streams.settings import INSECURE_RTMP_CALLBACK_SECRET as secret
+
+    admin = auth(tokens["admin"])
+    live = (await gateway.post("/api/live/streams", json={"title": "OBS"}, headers=admin)).json()
+    form = {"app": "live", "name": live["stream_key"]}
+    refused = await gateway.post(
+        f"/webhooks/nginx-rtmp/on_publish?secret={secret}", data={**form, "name": "live_wrong"}
+    )
+    assert refused.status_code == 403
+    published = await gateway.post(f"/webhooks/nginx-rtmp/on_publish?secret={secret}", data=form)
+    assert published.status_code == 302
+    assert published.headers["location"] == live["playback_id"]
+    assert (await gateway.get(f"/api/live/streams/{live['id']}")).json()["stream"][
+        "status"
+    ] == "live"
+    done = await gateway.post(f"/webhooks/nginx-rtmp/on_publish_done?secret={secret}", data=form)
+    assert done.status_code == 200
+    status = (await gateway.get(f"/api/live/streams/{live['id']}", headers=admin)).json()
+    assert status["stream"]["status"] == "ended"
+    assert (await gateway.post("/webhooks/unknown-source", data=form)).status_code == 404
