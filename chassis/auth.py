@@ -109,13 +109,18 @@ def _claim(claims: dict, path: list[str]) -> str | None:
 
 
 def display_name(claims: dict) -> str:
+    """From `user_metadata.name`, `.full_name`, else the e-mail's local part: users edit these
+    themselves, so control characters are dropped and the length bounded."""
     meta = claims.get("user_metadata") or {}
-    for key in ("name", "full_name"):
-        if isinstance(meta.get(key), str) and meta[key].strip():
-            return meta[key].strip()[:80]
     email = claims.get("email")
+    candidates = [meta.get("name"), meta.get("full_name")]
     if isinstance(email, str) and "@" in email:
-        return email.split("@", 1)[0][:80]
+        candidates.append(email.split("@", 1)[0])
+    for candidate in candidates:
+        if isinstance(candidate, str):
+            cleaned = " ".join("".join(c for c in candidate if c.isprintable()).split())
+            if cleaned:
+                return cleaned[:80]
     return "viewer"
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -73,6 +74,17 @@ def create_web_app(
         return JSONResponse(
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError) -> Response:
+        # Class 22, "data exception": the input, not the server (a NUL character in text, a number
+        # out of range), whichever route let it through.
+        if str(getattr(error.orig, "sqlstate", "") or "").startswith("22"):
+            return JSONResponse(
+                {"detail": "a value is not valid text or is out of range"}, status_code=422
+            )
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:

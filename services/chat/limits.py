@@ -76,8 +76,9 @@ class PostLimiter:
         If Redis is away the chat stays open (flood protection fails open) and says so in the log.
         """
         keys = [
-            f"{self.prefix}chat:bucket:{user_id}",
-            f"{self.prefix}chat:last:{stream_id}:{user_id}",
+            # One hash slot per user ({...}), so the script also runs on a Redis Cluster.
+            f"{self.prefix}chat:{{{user_id}}}:bucket",
+            f"{self.prefix}chat:{{{user_id}}}:last:{stream_id}",
         ]
         args = [self.capacity, self.refill_per_s, slow_mode_s * 1000, domain.SLOW_MODE_MAX_S * 1000]
         try:

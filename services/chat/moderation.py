@@ -132,7 +132,8 @@ async def ban(
     await session.flush()
     await deps.outbox.record(
         session,
-        ChatUserBanned(user_id=row.user_id, scope=row.scope, until=row.until, reason=row.reason),
+        # The moderator's reason stays with moderators: this event reaches every viewer.
+        ChatUserBanned(user_id=row.user_id, scope=row.scope, until=row.until),
         stream_id=row.stream_id or SHOP_STREAM_ID,
     )
     await session.commit()

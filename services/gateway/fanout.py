@@ -23,7 +23,8 @@ from services.gateway.rawsocket import RawSocket, text_frame
 log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with since=<last seq>
-HIDDEN_EVENT_PREFIXES = ("viewer.",)  # bookkeeping for analytics, not for viewers
+# Bookkeeping for analytics, not for viewers: these carry other viewers' session and cart ids.
+HIDDEN_EVENT_PREFIXES = ("viewer.", "product.clicked", "cart.")
 FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may not join any more
 
 Frames = list[tuple[int, bytes]]

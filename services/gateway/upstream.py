@@ -34,6 +34,10 @@ class Upstream:
     ) -> Response:
         """Pass the caller's request to `service` as it is (token included) and its answer back.
         `signed`: a webhook, whose signature headers the service checks, so all headers go."""
+        target = path or request.url.path
+        if "/../" in target + "/" or "/./" in target + "/":
+            # httpx would resolve them, reaching a route the gateway did not check.
+            raise HTTPException(404, "not found")
         if signed:
             headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
         else:
@@ -41,7 +45,7 @@ class Upstream:
         try:
             answer = await self.client.request(
                 request.method,
-                self._url(service, path or request.url.path),
+                self._url(service, target),
                 params=request.query_params,
                 content=await request.body(),
                 headers={**headers, **trace_headers()},

@@ -63,6 +63,9 @@ async def put_settings(
         url = str(data.woocommerce.url).rstrip("/")
         if not url.startswith("https://"):
             raise InvalidCatalogSettings("the shop's URL must be https:// (keys travel with it)")
+        if url != row.config.get("woocommerce_url"):
+            # Stored keys never follow the shop to another address: they must be typed again.
+            sealed = {}
         config["woocommerce_url"] = url
         for name in SECRETS:
             value = getattr(data.woocommerce, name)

@@ -41,7 +41,8 @@ UrlTemplate = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=URL_
 Sku = Annotated[str, Field(min_length=1, max_length=SKU_MAX)]
 Stock = Annotated[int, Field(ge=0, le=10_000_000)]
 PromoCode = Annotated[str, Field(min_length=1, max_length=PROMO_CODE_MAX)]
-SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+# An anonymous cart is reachable by its session id alone: long enough not to be guessed.
+SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{16,128}$")]
 
 
 class ProductCreate(_Input):

@@ -48,13 +48,16 @@ def _text(value: Any, limit: int) -> str | None:
     return text[:limit] or None
 
 
+_MAX_PRICE = Decimal("10000000000")  # what numeric(12, 2) holds
+
+
 def _price(product: dict[str, Any]) -> Decimal:
     for field in ("price", "regular_price"):
         try:
             price = Decimal(str(product.get(field) or ""))
         except InvalidOperation:
             continue
-        if price.is_finite() and price >= 0:
+        if price.is_finite() and 0 <= price < _MAX_PRICE:
             return price.quantize(_CENT, rounding=ROUND_HALF_UP)
     return Decimal("0.00")  # a product without a price (a variable product's parent)
 

@@ -173,7 +173,7 @@ async def _ready(gateway):
     return answer.json() if answer.status_code == 200 else None
 
 
-async def test_nginx_rtmp_callbacks_through_the_gateway_start_and_end_a_live(gateway, tokens):
+async def test_nginx_rtmp_callbacks_reach_the_streams_service_through_the_gateway(gateway, tokens):
     from services.streams.settings import INSECURE_RTMP_CALLBACK_SECRET as secret
 
     admin = auth(tokens["admin"])
@@ -189,8 +189,27 @@ async def test_nginx_rtmp_callbacks_through_the_gateway_start_and_end_a_live(gat
     assert (await gateway.get(f"/api/live/streams/{live['id']}")).json()["stream"][
         "status"
     ] == "live"
-    done = await gateway.post(f"/webhooks/nginx-rtmp/on_publish_done?secret={secret}", data=form)
-    assert done.status_code == 200
-    status = (await gateway.get(f"/api/live/streams/{live['id']}", headers=admin)).json()
-    assert status["stream"]["status"] == "ended"
+    # (What on_publish_done does — the reconnect grace, then the end — is in test_video_*.)
     assert (await gateway.post("/webhooks/unknown-source", data=form)).status_code == 404
+
+
+async def test_text_the_database_cannot_hold_is_a_422_never_a_500(gateway, tokens):
+    admin = auth(tokens["admin"])
+    for method, path, body in (
+        ("POST", "/api/live/streams", {"title": "Nul\x00here"}),
+        ("GET", "/api/catalog/products?search=%00", None),
+        ("POST", "/api/catalog/products", {"name": "A\x00", "price": "1", "currency": "EUR"}),
+    ):
+        answer = await gateway.request(method, path, json=body, headers=admin)
+        assert answer.status_code == 422, (path, answer.text)
+
+
+async def test_dot_segments_cannot_reach_routes_the_gateway_did_not_check(gateway, tokens):
+    live = (await gateway.post("/api/live/streams", json={"title": "Dots"},
+                               headers=auth(tokens["admin"]))).json()  # fmt: skip
+    sneaky = f"/api/live/streams/{live['id']}/products/../../../../catalog/products"
+    answer = await gateway.post(sneaky, json={"name": "x", "price": "1", "currency": "EUR"},
+                                headers=auth(tokens["user"]))  # fmt: skip
+    assert answer.status_code in (403, 404)
+    listed = await gateway.get("/api/catalog/products", headers=auth(tokens["admin"]))
+    assert all(p["name"] != "x" for p in listed.json()["items"])

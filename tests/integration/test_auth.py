@@ -143,3 +143,12 @@ async def test_an_unsigned_token_is_refused():
     ).decode()
     with pytest.raises(InvalidToken):
         await verifier.verify(f"{header}.{payload}.")
+
+
+async def test_display_names_lose_control_characters_and_are_bounded():
+    verifier = TokenVerifier(ServiceSettings(jwt_secret=SECRET))
+    token = issue_token(secret=SECRET, user_id="n", name="Zo\x00é\u202e \n Bot" + "x" * 200)
+    name = (await verifier.verify(token)).display_name
+    assert name.startswith("Zoé Bot") and len(name) == 80
+    blank = issue_token(secret=SECRET, user_id="b", name="\x00\x01", email="lea@shop.fr")
+    assert (await verifier.verify(blank)).display_name == "lea"

@@ -384,7 +384,9 @@ async def test_hidden_products_are_for_admins_only(
     ]
     refused = await client.post(f"{url}/products/{product['id']}/feature", headers=admin)
     assert refused.status_code == 409
-    click = await client.post(f"{url}/products/{product['id']}/click", json={"session_id": "s-1"})
+    click = await client.post(
+        f"{url}/products/{product['id']}/click", json={"session_id": "session-0000000001"}
+    )
     assert click.status_code == 404
 
     shown = await add_to_live(
@@ -461,19 +463,25 @@ async def test_a_click_is_recorded_for_a_product_of_the_live_only(
     stream_id, [product] = await live_with_products(client, admin, 1)
     _, [elsewhere] = await live_with_products(client, admin, 1)
     url = f"/api/live/streams/{stream_id}/products"
-    anonymous = await client.post(f"{url}/{product['id']}/click", json={"session_id": "sess-1"})
+    anonymous = await client.post(
+        f"{url}/{product['id']}/click", json={"session_id": "session-000000000a"}
+    )
     assert anonymous.status_code == 202
     signed_in = await client.post(
-        f"{url}/{product['id']}/click", json={"session_id": "sess-2"}, headers=auth(tokens["user"])
+        f"{url}/{product['id']}/click",
+        json={"session_id": "session-000000000b"},
+        headers=auth(tokens["user"]),
     )
     assert signed_in.status_code == 202
     for product_id in (elsewhere["id"], str(uuid4())):
-        response = await client.post(f"{url}/{product_id}/click", json={"session_id": "sess-1"})
+        response = await client.post(
+            f"{url}/{product_id}/click", json={"session_id": "session-000000000a"}
+        )
         assert response.status_code == 404
     clicks = await events_of(js, env, stream_id, count=2, kind="product.clicked")
     assert [e["data"] for e in clicks] == [
-        {"product_id": product["id"], "session_id": "sess-1", "user_id": None},
-        {"product_id": product["id"], "session_id": "sess-2", "user_id": "user-1"},
+        {"product_id": product["id"], "session_id": "session-000000000a", "user_id": None},
+        {"product_id": product["id"], "session_id": "session-000000000b", "user_id": "user-1"},
     ]
 
 
@@ -642,12 +650,12 @@ async def test_only_admins_change_a_live_products_or_read_the_catalog(
     anyone = [
         ("GET", f"{live}/products", None, 200),
         ("GET", f"{live}/featured", None, 404),
-        ("POST", f"{live}/products/{pid}/click", {"session_id": "s-1"}, 202),
+        ("POST", f"{live}/products/{pid}/click", {"session_id": "session-0000000001"}, 202),
         ("GET", "/api/live/cart", None, 200),
     ]
     for method, url, body, expected in anyone:
         for headers in ({}, auth(tokens["user"]), admin):
-            params = {"session_id": "s-1"} if url.endswith("/cart") else None
+            params = {"session_id": "session-0000000001"} if url.endswith("/cart") else None
             response = await client.request(method, url, json=body, headers=headers, params=params)
             assert response.status_code == expected, (method, url, response.text)
 
@@ -664,7 +672,12 @@ async def test_bad_input_is_refused_with_4xx_and_changes_nothing(
     _, [elsewhere] = await live_with_products(client, admin, 1)
     live = f"/api/live/streams/{stream_id}"
     pid = product["id"]
-    cart = {"stream_id": stream_id, "product_id": pid, "quantity": 1, "session_id": "s-bad"}
+    cart = {
+        "stream_id": stream_id,
+        "product_id": pid,
+        "quantity": 1,
+        "session_id": "session-bad-000000",
+    }
     good = {"name": "Scarf", "price": "1.00", "currency": "EUR"}
     cases: list[tuple[str, str, Any, dict, int]] = [
         ("POST", f"{live}/products", {"product_id": str(uuid4())}, admin, 404),
@@ -680,7 +693,13 @@ async def test_bad_input_is_refused_with_4xx_and_changes_nothing(
         ("POST", f"{live}/products/{uuid4()}/feature", None, admin, 404),
         ("POST", f"{live}/products/{pid}/click", {"session_id": ""}, {}, 422),
         ("POST", f"{live}/products/{pid}/click", {}, {}, 422),
-        ("POST", f"{live}/products/{elsewhere['id']}/click", {"session_id": "s"}, {}, 404),
+        (
+            "POST",
+            f"{live}/products/{elsewhere['id']}/click",
+            {"session_id": "session-0000000002"},
+            {},
+            404,
+        ),
         ("POST", "/api/live/cart/items", {**cart, "quantity": 0}, {}, 422),
         ("POST", "/api/live/cart/items", {**cart, "quantity": -3}, {}, 422),
         ("POST", "/api/live/cart/items", {**cart, "quantity": 100}, {}, 422),
@@ -740,7 +759,7 @@ async def test_bad_input_is_refused_with_4xx_and_changes_nothing(
         await client.get(f"/api/catalog/products/{pid}", headers=admin)
     ).json() == before_product
     assert (await client.get("/api/catalog/settings", headers=admin)).json() == before_settings
-    empty = await client.get("/api/live/cart", params={"session_id": "s-bad"})
+    empty = await client.get("/api/live/cart", params={"session_id": "session-bad-000000"})
     assert empty.json()["lines"] == []
     assert types_of(await events_of(js, env, stream_id, count=2)) == ["product.added"] * 2
     assert other["id"] in [p["product_id"] for p in before_live]

@@ -179,9 +179,11 @@ def test_absurd_live_products_and_cart_lines_are_refused() -> None:
     ):
         with pytest.raises(ValidationError):
             LiveProductWrite.model_validate(body)
-    line = {"stream_id": product_id, "product_id": product_id, "session_id": "s-1"}
+    line = {"stream_id": product_id, "product_id": product_id, "session_id": "session-0000000001"}
     for quantity in (0, -1, 100):
         with pytest.raises(ValidationError):
             CartItemAdd.model_validate({**line, "quantity": quantity})
     with pytest.raises(ValidationError):
-        CartItemAdd.model_validate({**line, "quantity": 1, "session_id": "x" * 129})
+        CartItemAdd.model_validate(
+            {**line, "quantity": 1, "session_id": "session-000000000x" * 129}
+        )
