@@ -1,17 +1,15 @@
 """Thin HTTP routes: parse the request, call a use case, present the result."""
 
-import hmac
-from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, FastAPI, Query, Request, status
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.auth import AdminUser, MaybeUser
 from contracts.streams import StreamStatus
-from services.streams import provider_settings, service
+from services.streams import nginx_callbacks, provider_settings, service, webhooks_api
+from services.streams.deps import DepsDep, SessionDep
 from services.streams.domain import InvalidTransition
 from services.streams.models import (
     LiveStream,
@@ -24,24 +22,15 @@ from services.streams.models import (
     StreamUpdate,
 )
 from services.streams.provider_settings import Deps
-from services.streams.providers.base import InvalidProviderConfig, UnsupportedPlatform
+from services.streams.providers.base import (
+    InvalidProviderConfig,
+    ProviderUnavailable,
+    UnsupportedPlatform,
+)
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-def _deps(request: Request) -> Deps:
-    return request.app.state.deps
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-DepsDep = Annotated[Deps, Depends(_deps)]
 StreamOut = StreamAdmin | StreamPublic
 
 router = APIRouter(prefix="/api/live", tags=["streams"])
-webhooks = APIRouter(prefix="/webhooks/nginx-rtmp", tags=["webhooks"])
 
 
 def present(stream: LiveStream, *, deps: Deps, admin: bool) -> StreamOut:
@@ -56,6 +45,9 @@ def present(stream: LiveStream, *, deps: Deps, admin: bool) -> StreamOut:
         ingest_url=stream.ingest_url,
         playback_id=stream.playback_id,
         provider_state=stream.provider_state,
+        provider_state_at=stream.provider_state_at,
+        end_deadline=stream.end_deadline,
+        last_webhook=stream.last_webhook,
         obs=ObsSettings(server=stream.ingest_url, stream_key=key),
     )
 
@@ -144,46 +136,24 @@ async def put_settings(
     return await provider_settings.put_settings(session=session, deps=deps, data=data)
 
 
-async def _nginx_callback(deps: DepsDep, secret: Annotated[str | None, Query()] = None) -> None:
-    """nginx-rtmp cannot sign its callbacks; its URLs carry `?secret=` instead."""
-    expected = deps.settings.rtmp_callback_secret.get_secret_value()
-    if secret is None or not hmac.compare_digest(secret.encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong or missing callback secret")
-
-
-NginxName = Annotated[str, Form(min_length=1, max_length=512)]
-
-
-@webhooks.post("/on_publish", dependencies=[Depends(_nginx_callback)])
-async def on_publish(name: NginxName, session: SessionDep, deps: DepsDep) -> Response:
-    """Authorise an encoder; the 302 renames its stream to the public playback id."""
-    playback_id = await service.on_publish(session=session, deps=deps, name=name)
-    return Response(status_code=status.HTTP_302_FOUND, headers={"Location": playback_id})
-
-
-@webhooks.post("/on_publish_done", dependencies=[Depends(_nginx_callback)])
-async def on_publish_done(name: NginxName, session: SessionDep, deps: DepsDep) -> Response:
-    await service.on_publish_done(session=session, deps=deps, name=name)
-    return Response(status_code=status.HTTP_200_OK)
-
-
 _ERRORS: dict[type[Exception], int] = {
     service.StreamNotFound: status.HTTP_404_NOT_FOUND,
-    service.PublishRefused: status.HTTP_403_FORBIDDEN,
+    nginx_callbacks.PublishRefused: status.HTTP_403_FORBIDDEN,
     InvalidTransition: status.HTTP_409_CONFLICT,
     UnsupportedPlatform: 422,
     InvalidProviderConfig: 422,
+    ProviderUnavailable: status.HTTP_502_BAD_GATEWAY,
 }
 _MESSAGES: dict[type[Exception], str] = {
     service.StreamNotFound: "live not found",
-    service.PublishRefused: "this stream key opens no live",
+    nginx_callbacks.PublishRefused: "this stream key opens no live",
 }
 
 
 def install(app: FastAPI) -> None:
     """Mount the routes and turn domain errors into HTTP answers."""
     app.include_router(router)
-    app.include_router(webhooks)
+    app.include_router(webhooks_api.router)
 
     async def domain_error(request: Request, error: Exception) -> Response:
         kind = next(k for k in _ERRORS if isinstance(error, k))

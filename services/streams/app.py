@@ -2,11 +2,13 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.auth import TokenVerifier
 from chassis.bus import BusProvider
@@ -15,10 +17,12 @@ from chassis.migrations import upgrade
 from chassis.outbox import Outbox, OutboxRelay
 from chassis.secrets import SecretBox
 from chassis.web import create_web_app
-from services.streams import api
+from services.streams import api, provider_events
 from services.streams.models import outbox
 from services.streams.provider_settings import Deps
 from services.streams.settings import StreamsSettings
+
+log = logging.getLogger(__name__)
 
 SERVICE = "streams"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -32,6 +36,22 @@ async def migrate(settings: StreamsSettings) -> None:
         database_url=settings.database_url,
         schema=settings.schema_for(SERVICE),
     )
+
+
+async def end_abandoned_lives_forever(
+    sessions: async_sessionmaker[AsyncSession], deps: Deps
+) -> None:
+    """Lives whose encoder left end once their grace runs out; the deadline is in the database,
+    so a restart (or another replica) picks up where this one stopped."""
+    while True:
+        try:
+            async with sessions() as session:
+                await provider_events.end_abandoned_lives(session=session, deps=deps)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the database away: try again next round
+            log.warning("reconnect grace check failed: %s", error)
+        await asyncio.sleep(deps.settings.grace_check_interval_s)
 
 
 def create_app(settings: StreamsSettings) -> FastAPI:
@@ -55,13 +75,21 @@ def create_app(settings: StreamsSettings) -> FastAPI:
         )
         relay = OutboxRelay(engine=engine, table=outbox, bus=bus, service=SERVICE)
         app.state.relay = relay
-        relay_task = asyncio.create_task(relay.run(), name="streams-outbox-relay")
+        tasks = [
+            asyncio.create_task(relay.run(), name="streams-outbox-relay"),
+            asyncio.create_task(
+                end_abandoned_lives_forever(app.state.sessions, app.state.deps),
+                name="streams-reconnect-grace",
+            ),
+        ]
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await bus.close()
             await engine.dispose()
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field as Column
 from sqlmodel import SQLModel
 
+from chassis.consumer import processed_events_table
 from chassis.outbox import outbox_table
 from contracts.streams import Platform, StreamStatus, StreamView
 
@@ -63,6 +64,12 @@ class LiveStream(StreamsBase, table=True):
     replay_url: str | None = None
     provider_ref: str | None = None
     provider_state: str | None = Column(default=None, max_length=64)
+    # When the provider's state was last reported, so a late report cannot overwrite a newer one.
+    provider_state_at: datetime | None = Column(default=None, sa_type=Timestamp)
+    # The encoder left: the live ends at this moment unless it comes back (restart-safe grace).
+    end_deadline: datetime | None = Column(default=None, sa_type=Timestamp, index=True)
+    # The last provider callback or webhook about this live, for the admin's troubleshooting.
+    last_webhook: dict[str, Any] | None = Column(default=None, sa_type=JSONB)
     created_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
     updated_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
 
@@ -79,7 +86,21 @@ class LiveStreamSettings(StreamsBase, table=True):
     updated_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
 
 
+class ProviderWebhook(StreamsBase, table=True):
+    """A provider webhook already handled: a redelivery of the same id changes nothing."""
+
+    __tablename__ = "provider_webhooks"
+
+    source: str = Column(primary_key=True, max_length=32)
+    webhook_id: str = Column(primary_key=True, max_length=200)
+    stream_id: uuid.UUID | None = None
+    type: str = Column(max_length=100)
+    outcome: str = Column(max_length=32)
+    received_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
+
+
 outbox = outbox_table(StreamsBase.metadata)
+processed_events = processed_events_table(StreamsBase.metadata)
 
 
 # --- API schemas ---------------------------------------------------------------------------------
@@ -130,13 +151,28 @@ class ObsSettings(BaseModel):
     stream_key: str
 
 
+class LastWebhook(BaseModel):
+    """The last thing the video provider told us about a live (guide: « Dépannage »)."""
+
+    source: str
+    type: str
+    id: str | None = None
+    received_at: datetime
+    outcome: str = Field(description="applied, ignored (late or no change), duplicate")
+
+
 class StreamAdmin(StreamPublic):
-    """What an admin sees: the public view plus how to publish to it."""
+    """What an admin sees: the public view plus how to publish to it and how it is going."""
 
     stream_key: str
     ingest_url: str | None = None
     playback_id: str
     provider_state: str | None = None
+    provider_state_at: datetime | None = None
+    end_deadline: datetime | None = Field(
+        default=None, description="the encoder left: the live ends then unless it comes back"
+    )
+    last_webhook: LastWebhook | None = None
     obs: ObsSettings
 
 

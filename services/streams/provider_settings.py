@@ -120,5 +120,20 @@ async def provider_of(stream: LiveStream, *, session: AsyncSession, deps: Deps) 
     return build_provider(stream.platform, settings=deps.settings, config=config, secrets=secrets)
 
 
+async def stored_secrets(*, session: AsyncSession, deps: Deps) -> dict[str, str]:
+    """Every stored provider secret, opened (webhook secrets stay valid across platform changes,
+    so lives created before a switch are still heard)."""
+    row = await session.get(LiveStreamSettings, SETTINGS_ROW_ID)
+    if row is None:
+        return {}
+    opened = {}
+    for name, sealed in row.secrets_sealed.items():
+        try:
+            opened[name] = deps.box.open(sealed)
+        except ValueError:
+            continue
+    return opened
+
+
 def _open_all(sealed: dict[str, str], *, box: SecretBox) -> dict[str, str]:
     return {name: box.open(value) for name, value in sealed.items()}

@@ -12,11 +12,9 @@ from sqlmodel import col
 
 from chassis.secrets import SecretBox
 from contracts.streams import (
-    Platform,
     StreamCreated,
     StreamDeleted,
     StreamEnded,
-    StreamProviderStateChanged,
     StreamStarted,
     StreamStatus,
     StreamUpdated,
@@ -27,16 +25,10 @@ from services.streams.models import LiveStream, StreamCreate, StreamUpdate
 from services.streams.provider_settings import Deps, configured_provider, provider_of
 
 PUBLIC_STATUSES = (StreamStatus.SCHEDULED, StreamStatus.LIVE)
-CONNECTED = "connected"
-DISCONNECTED = "disconnected"
 
 
 class StreamNotFound(Exception):
     """No such live (or not one the caller may see)."""
-
-
-class PublishRefused(Exception):
-    """An encoder tried to publish with a key that opens no live."""
 
 
 def stream_view(stream: LiveStream) -> StreamView:
@@ -121,7 +113,7 @@ async def update_stream(
     *, session: AsyncSession, deps: Deps, stream_id: UUID, data: StreamUpdate
 ) -> LiveStream:
     """Change the fields sent; records `stream.updated` only if something really changed."""
-    stream = await _locked(session, stream_id)
+    stream = await locked(session, stream_id)
     changed = []
     for field in sorted(data.model_fields_set):
         value = getattr(data, field)
@@ -139,7 +131,7 @@ async def update_stream(
 
 async def delete_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> None:
     """Delete a live that is not on air (InvalidTransition otherwise)."""
-    stream = await _locked(session, stream_id)
+    stream = await locked(session, stream_id)
     domain.ensure_deletable(stream.status)
     provider = await provider_of(stream, session=session, deps=deps)
     await provider.delete(stream_id=stream.id, provider_ref=stream.provider_ref)
@@ -149,22 +141,22 @@ async def delete_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -
 
 
 async def start_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
-    stream = await _locked(session, stream_id)
-    await _start(session=session, deps=deps, stream=stream)
+    stream = await locked(session, stream_id)
+    await go_live(session=session, deps=deps, stream=stream)
     await session.commit()
     return stream
 
 
 async def end_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
-    stream = await _locked(session, stream_id)
-    await _end(session=session, deps=deps, stream=stream)
+    stream = await locked(session, stream_id)
+    await go_off_air(session=session, deps=deps, stream=stream)
     await session.commit()
     return stream
 
 
 async def rotate_key(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
     """Replace the stream key; the old one opens nothing any more."""
-    stream = await _locked(session, stream_id)
+    stream = await locked(session, stream_id)
     domain.ensure_key_rotatable(stream.status)
     provider = await provider_of(stream, session=session, deps=deps)
     key = await provider.rotate_key(
@@ -187,7 +179,8 @@ def stream_key(stream: LiveStream, *, box: SecretBox) -> str:
     return box.open(stream.stream_key_sealed)
 
 
-async def _start(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
+async def go_live(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
+    """A scheduled live goes on air (InvalidTransition otherwise); commit is the caller's."""
     stream.status = domain.start(stream.status)
     stream.started_at = stream.updated_at = _now()
     await deps.outbox.record(
@@ -195,13 +188,15 @@ async def _start(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> No
     )
 
 
-async def _end(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
+async def go_off_air(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
+    """A live on air ends for good (InvalidTransition otherwise); commit is the caller's."""
     stream.status = domain.end(stream.status)
+    stream.end_deadline = None
     stream.ended_at = stream.updated_at = _now()
     await deps.outbox.record(session, StreamEnded(stream=stream_view(stream)), stream_id=stream.id)
 
 
-async def _locked(session: AsyncSession, stream_id: UUID) -> LiveStream:
+async def locked(session: AsyncSession, stream_id: UUID) -> LiveStream:
     """The live's row, locked until commit so that concurrent transitions queue up."""
     query = (
         sa.select(LiveStream)
@@ -213,67 +208,3 @@ async def _locked(session: AsyncSession, stream_id: UUID) -> LiveStream:
     if stream is None:
         raise StreamNotFound(stream_id)
     return stream
-
-
-# --- nginx-rtmp callbacks ------------------------------------------------------------------------
-
-
-async def on_publish(*, session: AsyncSession, deps: Deps, name: str) -> str:
-    """nginx asks whether `name` (a stream key) may publish; returns the playback id to publish
-    under. A scheduled live goes on air; a live on air accepts its encoder reconnecting."""
-    query = (
-        sa.select(LiveStream)
-        .where(col(LiveStream.stream_key_hash) == domain.hash_stream_key(name))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    stream = (await session.execute(query)).scalar_one_or_none()
-    if (
-        stream is None
-        or stream.platform is not Platform.NGINX_RTMP
-        or stream.status is StreamStatus.ENDED
-    ):
-        raise PublishRefused
-    await _provider_state(session=session, deps=deps, stream=stream, state=CONNECTED)
-    if stream.status is StreamStatus.SCHEDULED:
-        await _start(session=session, deps=deps, stream=stream)
-    await session.commit()
-    return stream.playback_id
-
-
-async def on_publish_done(*, session: AsyncSession, deps: Deps, name: str) -> None:
-    """The encoder stopped (`name` is the key, or the playback id nginx renamed it to): the live
-    ends. Late or repeated calls change nothing."""
-    query = (
-        sa.select(LiveStream)
-        .where(
-            sa.or_(
-                col(LiveStream.stream_key_hash) == domain.hash_stream_key(name),
-                col(LiveStream.playback_id) == name,
-            ),
-            col(LiveStream.platform) == Platform.NGINX_RTMP,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    stream = (await session.execute(query)).scalars().first()
-    if stream is None:
-        return
-    await _provider_state(session=session, deps=deps, stream=stream, state=DISCONNECTED)
-    if stream.status is StreamStatus.LIVE:
-        await _end(session=session, deps=deps, stream=stream)
-    await session.commit()
-
-
-async def _provider_state(
-    *, session: AsyncSession, deps: Deps, stream: LiveStream, state: str
-) -> None:
-    if stream.provider_state == state:
-        return
-    stream.provider_state = state
-    stream.updated_at = _now()
-    await deps.outbox.record(
-        session,
-        StreamProviderStateChanged(platform=stream.platform, state=state),
-        stream_id=stream.id,
-    )

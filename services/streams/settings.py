@@ -1,8 +1,9 @@
 """Settings of the streams service (12-factor, read from the environment)."""
 
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from chassis.settings import Environment, ServiceSettings
 
@@ -14,8 +15,25 @@ class StreamsSettings(ServiceSettings):
     # nginx-rtmp defaults (self-hosted); the admin settings may override them.
     rtmp_ingest_url: str = "rtmp://127.0.0.1:1935/live"
     hls_base_url: str = "http://127.0.0.1:8080/hls"
+    # Where nginx serves its recordings (`record all`), named by playback id.
+    replay_base_url: str = "http://127.0.0.1:8080/recordings"
+    # An encoder that drops may come back this long before its live ends (nginx-rtmp, IVS).
+    rtmp_reconnect_grace_s: float = Field(10.0, ge=0, le=3600)
+    # Mux webhook signing secrets besides the admin's settings (comma-separated, for rotation).
+    mux_webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The shared secret EventBridge sends in X-Vitrine-Webhook-Secret (besides the settings').
+    ivs_webhook_secret: SecretStr | None = None
+    # How often lives whose grace ran out are looked for.
+    grace_check_interval_s: float = Field(1.0, gt=0, le=60)
     # nginx's on_publish / on_publish_done URLs carry `?secret=<this>`.
     rtmp_callback_secret: SecretStr = SecretStr(INSECURE_RTMP_CALLBACK_SECRET)
+
+    @field_validator("mux_webhook_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_callback_secret_in_production(self) -> Self:

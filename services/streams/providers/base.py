@@ -1,6 +1,8 @@
 """The one interface every video provider implements."""
 
+import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -19,6 +21,10 @@ class InvalidProviderConfig(ValueError):
     """The admin's settings for a provider are incomplete or wrong."""
 
 
+class ProviderUnavailable(Exception):
+    """The provider's API refused or failed a call (answered 502 to the admin)."""
+
+
 @dataclass(frozen=True)
 class Ingest:
     """Where the encoder publishes and where viewers play."""
@@ -27,6 +33,27 @@ class Ingest:
     stream_key: str
     playback_url: str | None
     provider_ref: str | None = None
+
+
+class Kind(enum.Enum):
+    CONNECTED = "connected"  # the encoder is connected (not yet necessarily on air)
+    LIVE = "live"  # the provider receives the picture: the live is on air
+    DISCONNECTED = "disconnected"  # the encoder left; it may come back within the grace
+    ENDED = "ended"  # the provider gave up waiting: the broadcast is over
+    REPLAY_READY = "replay_ready"  # the recording can be played
+    OTHER = "other"  # known to the provider, nothing for us to do
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    source: str  # "nginx-rtmp", "mux", "ivs"
+    type: str  # the provider's own name for it, shown to the admin
+    kind: Kind
+    id: str | None = None  # the provider's webhook id, when it has one
+    occurred_at: datetime | None = None
+    state: str | None = None  # the provider state to show, when not the kind's own name
+    replay_url: str | None = None
+    grace_s: float | None = None  # DISCONNECTED: end the live after this long (None: never)
 
 
 class VideoProvider(Protocol):

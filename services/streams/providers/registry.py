@@ -6,6 +6,7 @@ from typing import Any
 from contracts.streams import Platform
 from services.streams.providers.base import UnsupportedPlatform, VideoProvider
 from services.streams.providers.custom_rtmp import CustomRtmpProvider
+from services.streams.providers.mux import MuxProvider
 from services.streams.providers.nginx_rtmp import NginxRtmpProvider
 from services.streams.settings import StreamsSettings
 
@@ -19,6 +20,8 @@ def _nginx_rtmp(
     return NginxRtmpProvider(
         ingest_url=config.get("ingest_url") or settings.rtmp_ingest_url,
         hls_base_url=config.get("hls_base_url") or settings.hls_base_url,
+        replay_base_url=config.get("replay_base_url") or settings.replay_base_url,
+        reconnect_grace_s=config.get("reconnect_grace_s", settings.rtmp_reconnect_grace_s),
     )
 
 
@@ -31,7 +34,14 @@ def _custom_rtmp(
     )
 
 
+def _mux(
+    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+) -> VideoProvider:
+    return MuxProvider(config=config, secrets=secrets)
+
+
 PROVIDERS: dict[Platform, tuple[Factory, Validator]] = {
+    Platform.MUX: (_mux, MuxProvider.validate_config),
     Platform.NGINX_RTMP: (_nginx_rtmp, NginxRtmpProvider.validate_config),
     Platform.CUSTOM_RTMP: (_custom_rtmp, CustomRtmpProvider.validate_config),
 }
