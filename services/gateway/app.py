@@ -16,7 +16,7 @@ from chassis.bus import BusProvider
 from chassis.web import create_web_app
 from contracts import new_envelope, subject_for
 from contracts.registry import Payload
-from services.gateway import api, ws
+from services.gateway import api, pages, ws
 from services.gateway.fanout import Fanout
 from services.gateway.live import Visibility
 from services.gateway.presence import Presence
@@ -112,4 +112,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.include_router(api.router)
     app.include_router(ws.router)
+    app.include_router(pages.router)
     return app

@@ -1,0 +1,306 @@
+// The viewer page `/live` and `/live/{id}`: video, featured product, products, chat.
+
+import { ApiError, api, randomId } from "./api.js";
+import { mountSignIn, onAuthChange, setToken, token, user } from "./auth.js";
+import {
+  formatDate, formatPrice, formatTime, languageButton, onLanguageChange, t, translate,
+} from "./i18n.js";
+import { LiveSocket } from "./livesocket.js";
+import { LiveState, el } from "./livestate.js";
+import { Player } from "./player.js";
+
+const $ = (id) => document.getElementById(id);
+const state = new LiveState();
+const player = new Player($("video"));
+const sessionId = viewerSession();
+let socket = null;
+let cart = null;
+let chatFeedbackTimer = null;
+
+function viewerSession() {
+  let id = localStorage.getItem("vitrine.session");
+  if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+    id = `s${randomId(12)}`;
+    localStorage.setItem("vitrine.session", id);
+  }
+  return id;
+}
+
+async function chooseLive() {
+  const match = location.pathname.match(/^\/live\/([0-9a-fA-F-]{36})\/?$/);
+  if (match) return match[1];
+  const lives = await api("/api/live/streams");
+  const onAir = lives.find((s) => s.status === "live");
+  if (onAir) return onAir.id;
+  const next = lives
+    .filter((s) => s.status === "scheduled")
+    .sort((a, b) => (a.scheduled_at || "9999").localeCompare(b.scheduled_at || "9999"));
+  return next[0]?.id ?? null;
+}
+
+function notice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
+
+async function start() {
+  let streamId;
+  try {
+    streamId = await chooseLive();
+  } catch {
+    notice(t("error.network"));
+    setTimeout(start, 5_000);
+    return;
+  }
+  if (!streamId) {
+    notice(t("live.none"));
+    setTimeout(start, 15_000); // the next live appears without a reload
+    return;
+  }
+  socket = new LiveSocket(streamId, {
+    token,
+    sessionId,
+    onSnapshot: (data) => {
+      state.applySnapshot(data);
+      notice("");
+      $("live").hidden = false;
+      renderAll(true);
+    },
+    onEvent: (frame) => render(state.apply(frame)),
+    onMessage: serverMessage,
+    onState: connectionState,
+    onBadToken: () => setToken(null),
+  });
+  window.vitrine = { socket, state, player }; // for the console (and the browser tests)
+  socket.connect();
+  loadCart();
+}
+
+function connectionState(name, detail) {
+  const box = $("connection");
+  box.classList.toggle("reconnecting", name === "reconnecting");
+  if (name === "reconnecting") box.textContent = t("live.reconnecting");
+  else box.textContent = "";
+  if (name === "closed" && detail?.code === 4404) {
+    $("live").hidden = true;
+    player.play(null);
+    notice(t("live.notfound"));
+  }
+}
+
+function renderAll(fresh = false) {
+  render(["stream", "products", "chat", "viewers"], fresh);
+}
+
+function render(parts, fresh = false) {
+  if (parts.includes("stream")) renderStream();
+  if (parts.includes("products")) renderProducts();
+  if (parts.includes("chat")) renderChat(fresh);
+  if (parts.includes("viewers")) renderViewers();
+}
+
+function renderStream() {
+  const stream = state.stream;
+  if (state.deleted || !stream) {
+    $("live").hidden = true;
+    player.play(null);
+    notice(t("live.notfound"));
+    return;
+  }
+  document.title = `${stream.title} — Vitrine`;
+  $("live-title").textContent = stream.title;
+  $("live-description").textContent = stream.description || "";
+  const badge = $("live-badge");
+  badge.hidden = false;
+  badge.className = `badge ${stream.status}`;
+  badge.textContent = t(
+    { live: "live.badge", scheduled: "live.scheduled", ended: "live.ended" }[stream.status],
+  );
+  $("live-when").textContent =
+    stream.status === "scheduled" && stream.scheduled_at
+      ? t("live.starts", { when: formatDate(stream.scheduled_at) })
+      : "";
+  const playing = stream.status === "live" && stream.playback_url;
+  player.play(playing ? stream.playback_url : null);
+  $("video-waiting").hidden = Boolean(playing);
+  $("video-waiting").textContent = stream.status === "ended" ? t("live.ended") : t("live.waiting");
+}
+
+function renderViewers() {
+  const count = $("viewer-count");
+  count.hidden = state.stream?.status !== "live";
+  count.textContent = t("live.viewers", { n: state.viewers.current });
+  count.setAttribute("aria-label", `${t("live.viewers.label")}: ${state.viewers.current}`);
+}
+
+function priceOf(product) {
+  const now = product.live_price ?? product.price;
+  return el("span", { class: "price" },
+    product.live_price !== null && product.live_price !== undefined && product.live_price !== product.price
+      ? el("del", { text: formatPrice(product.price, product.currency) })
+      : null,
+    el("strong", { text: formatPrice(now, product.currency) }));
+}
+
+let shownFeatured; // undefined until the first render
+
+function renderFeatured() {
+  const product = state.featured;
+  const key = product ? JSON.stringify(product) + document.documentElement.lang : null;
+  if (key === shownFeatured) return; // unchanged: nothing re-announced
+  shownFeatured = key;
+  const box = $("featured-card");
+  box.replaceChildren();
+  if (!product) {
+    box.append(el("p", { class: "muted", text: t("featured.none") }));
+    return;
+  }
+  box.append(el("article", { class: "card", dataset: { productId: product.product_id } },
+    product.image_url ? el("img", { src: product.image_url, alt: product.name, loading: "lazy" }) : null,
+    el("div", { class: "card-body" },
+      el("h3", { text: product.name }),
+      priceOf(product),
+      product.promo_code ? el("p", { class: "promo", text: t("product.promo", { code: product.promo_code }) }) : null,
+      product.description ? el("p", { class: "muted", text: product.description }) : null,
+      el("button", { type: "button", class: "primary add-to-cart", text: t("product.add"),
+        onclick: (event) => addToCart(product, event.currentTarget) }))));
+}
+
+function renderProducts() {
+  renderFeatured();
+  const list = $("product-list");
+  list.replaceChildren();
+  if (!state.products.length) {
+    list.append(el("li", { class: "muted", text: t("products.empty") }));
+    return;
+  }
+  for (const product of state.products) {
+    list.append(el("li", { class: product.is_featured ? "product is-featured" : "product",
+      dataset: { productId: product.product_id } },
+      product.image_url ? el("img", { src: product.image_url, alt: "", loading: "lazy" }) : null,
+      el("button", { type: "button", class: "link product-name", text: product.name,
+        "aria-label": t("product.view", { name: product.name }),
+        onclick: () => openProduct(product) }),
+      priceOf(product),
+      el("button", { type: "button", class: "small add-to-cart", text: t("product.add"),
+        "aria-label": `${t("product.add")} — ${product.name}`,
+        onclick: (event) => addToCart(product, event.currentTarget) })));
+  }
+}
+
+function openProduct(product) {
+  const streamId = state.stream.id;
+  api(`/api/live/streams/${streamId}/products/${product.product_id}/click`, {
+    method: "POST", body: { session_id: sessionId },
+  }).catch(() => {}); // a lost click must never get in the viewer's way
+  if (product.product_url) window.open(product.product_url, "_blank", "noopener");
+}
+
+async function addToCart(product, button) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = t("product.adding");
+  try {
+    cart = await api("/api/live/cart/items", {
+      method: "POST",
+      headers: { "Idempotency-Key": randomId() }, // one per click: a retried request adds once
+      body: { stream_id: state.stream.id, product_id: product.product_id, quantity: 1, session_id: sessionId },
+    });
+    $("cart-status").textContent = t("product.added");
+    renderCart();
+  } catch (error) {
+    $("cart-status").textContent = t("cart.error", { detail: error.detail ?? error.message });
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
+}
+
+async function loadCart() {
+  try {
+    cart = await api(`/api/live/cart?session_id=${encodeURIComponent(sessionId)}`);
+    renderCart();
+  } catch {
+    // no cart yet, or the products service is away: the button still works later
+  }
+}
+
+function renderCart() {
+  document.querySelector(".checkout")?.remove();
+  if (!cart?.lines?.length || !cart.checkout_url) return;
+  const items = cart.lines.reduce((n, line) => n + line.quantity, 0);
+  $("featured").append(el("a", { class: "checkout button primary", href: cart.checkout_url,
+    text: t("cart.checkout", { n: items, total: formatPrice(cart.total, cart.currency || "EUR") }) }));
+}
+
+function messageItem(message) {
+  return el("li", { class: "message", dataset: { messageId: message.id } },
+    el("span", { class: "author", text: message.display_name }),
+    el("span", { class: "text", text: message.message }),
+    el("time", { datetime: message.created_at, text: formatTime(message.created_at) }));
+}
+
+function renderChat(fresh) {
+  const pinned = $("pinned");
+  pinned.replaceChildren(...[...state.pinned.values()].map((m) =>
+    el("li", { class: "pinned-message", dataset: { messageId: m.id } },
+      el("span", { class: "tag", text: t("chat.pinned") }),
+      el("span", { class: "author", text: m.display_name }),
+      el("span", { class: "text", text: m.message }))));
+  pinned.hidden = state.pinned.size === 0;
+  // Only what changed touches the log, so screen readers announce new messages only.
+  const log = $("messages");
+  const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  if (fresh) log.replaceChildren();
+  const shown = new Map([...log.querySelectorAll("li.message")].map((li) => [li.dataset.messageId, li]));
+  for (const [id, li] of shown) if (!state.messages.has(id)) li.remove();
+  for (const [id, message] of state.messages) if (!shown.has(id)) log.append(messageItem(message));
+  log.querySelector(".empty")?.remove();
+  if (!state.messages.size) log.append(el("li", { class: "empty muted", text: t("chat.empty") }));
+  if (nearBottom || fresh) log.scrollTop = log.scrollHeight;
+}
+
+function renderChatForm() {
+  const signedIn = Boolean(user());
+  $("chat-form").hidden = !signedIn;
+  $("chat-signin").hidden = signedIn;
+}
+
+function chatFeedback(text) {
+  $("chat-feedback").textContent = text;
+  clearTimeout(chatFeedbackTimer);
+  if (text) chatFeedbackTimer = setTimeout(() => { $("chat-feedback").textContent = ""; }, 8_000);
+}
+
+function serverMessage(frame) {
+  if (frame.type === "chat.held") chatFeedback(t("chat.held"));
+  if (frame.type !== "error") return;
+  const { status, detail, retry_after: retryAfter } = frame.data || {};
+  if (status === 429 && retryAfter) chatFeedback(t("chat.slow", { s: retryAfter }));
+  else chatFeedback(t("chat.error", { detail: detail || status }));
+}
+
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("chat-input");
+  const message = input.value.trim();
+  if (!message) return;
+  if (!socket?.send({ type: "chat.post", message })) {
+    chatFeedback(t("chat.offline"));
+    return;
+  }
+  chatFeedback("");
+  input.value = "";
+});
+
+translate();
+languageButton($("lang"));
+mountSignIn(document.querySelector(".signin"));
+renderChatForm();
+onAuthChange(() => {
+  renderChatForm();
+  socket?.reconnectNow(); // the socket carries the token: resume signed in (or out), since=
+  loadCart();
+});
+onLanguageChange(() => state.stream && renderAll());
+start().catch((error) => notice(t("error.generic", { detail: error instanceof ApiError ? error.detail : error })));
