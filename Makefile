@@ -8,6 +8,8 @@ UV = $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
 install:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install uv
 	$(UV) sync --frozen --all-extras
+	# hls.js for the viewer page, copied into services/gateway/web/static/vendor/ (never a CDN)
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; else echo "npm missing: the viewer page falls back to native HLS"; fi
 
 dev: install
 	$(UV) run vitrine dev
