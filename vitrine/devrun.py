@@ -48,6 +48,7 @@ def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
             live = asyncio.run(load_demo(gateway, admin_token=admin))
             print(f"demo live: {gateway}/api/live/streams/{live['id']}")
             print(f"           websocket ws://127.0.0.1:{gateway_port}/ws/live/{live['id']}")
+        print(f"viewer:    {gateway}/live    admin console: {gateway}/admin")
         print(f"gateway:   {gateway}  (API docs {gateway}/docs)")
         print(f"logs:      {system.log_dir}")
         print(f"admin token (12 h):\n{admin}")
