@@ -21,6 +21,9 @@ import redis.asyncio as aioredis
 from chassis.auth import issue_token
 from chassis.settings import INSECURE_JWT_SECRET
 
+# `system`, `gateway`, `nats_proxy`: the whole system as processes, once per run.
+pytest_plugins = ["tests.support.system"]
+
 
 def _listening(url: str, default_port: int) -> bool:
     parts = urlsplit(url)

@@ -9,9 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-# The whole system as processes, exactly as the end-to-end tests start it.
-from tests.e2e.conftest import gateway, nats_proxy, system  # noqa: F401
-
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,7 +34,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def new_page(browser: Browser, system) -> AsyncIterator[NewPage]:  # noqa: F811
+async def new_page(browser: Browser, system) -> AsyncIterator[NewPage]:
     """Pages in their own browser contexts (own localStorage), signed in with `token` if given."""
     contexts: list[BrowserContext] = []
 

@@ -148,7 +148,7 @@ async def test_writes_succeed_while_nats_is_away_and_their_events_arrive_when_it
                 f"/api/live/streams/{live_id}", json={"title": title}, headers=admin
             )
             assert answer.status_code == 200, answer.text
-        assert await viewer.silent_for(1.5, ignoring=("viewers.updated",))
+        assert await viewer.silent_for(1.5, ignoring=("viewers.updated",)), viewer.seen[-1]
     finally:
         nats_proxy.start()
     frames = [await viewer.next_of("stream.updated", timeout=30) for _ in range(2)]

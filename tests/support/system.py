@@ -1,4 +1,7 @@
-"""The whole system started like `make dev` (one process per service), driven via the gateway."""
+"""The whole system started like `make dev` (one process per service), driven via the gateway.
+
+One instance per test run, shared by the end-to-end and browser tests (a plugin of the root
+conftest): two would share a database and steal each other's outbox rows."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
