@@ -5,6 +5,11 @@ objects per socket, UTF-8 checks) costs more CPU than the gateway it measures. E
 a bare asyncio Protocol on uvloop: it sends the upgrade request itself, then walks frame headers
 on the byte stream to count frames, skipping payloads unread. Only a sample of viewers decodes
 its frames, to measure latency against the event's `occurred_at` (same machine, same clock).
+
+While measuring, viewers may also watch for one frame type on every socket: a non-sampled viewer
+then reads only the first bytes of each text frame (`{"seq":N,"type":"…"`, as the gateway writes
+it) with a bytes search, no JSON, to count those frames and, when stamping, note each one's
+receive time by `seq`.
 """
 
 import asyncio
@@ -23,6 +28,9 @@ from websockets.frames import Frame, Opcode
 
 TEXT, CLOSE, PING = 0x1, 0x8, 0x9
 LATENCY_TYPE = "stream.updated"  # the events the publisher sends; others only get counted
+PEEK = 64  # bytes of a frame enough to hold `{"seq":<up to 20 digits>,"type":"<watched type>"`
+SEQ_AT = len(b'{"seq":')
+TYPE_KEY = b',"type":"'
 
 
 def raise_open_files_limit() -> int:
@@ -44,6 +52,16 @@ class Stats:
     types: Counter[str] = field(default_factory=Counter)  # of the sampled viewers' frames
     dropped: int = 0  # sockets the server closed or lost after they were ready
     close_codes: Counter[int] = field(default_factory=Counter)
+    latency_types: frozenset[str] = frozenset({LATENCY_TYPE})  # sampled frames timed
+    # One frame type watched on every socket (empty: none); `watch_tag` is how its bytes end.
+    watch: str = ""
+    watch_tag: bytes = b""
+    watched: int = 0  # frames of the watched type, every socket
+    stamp: bool = False  # note the receive time of each watched frame, by seq
+    arrivals: dict[int, list[float]] = field(default_factory=dict)
+    # What the sampled viewers read in a watched frame's data at `key_path`, by seq.
+    key_path: tuple[str, ...] = ()
+    keys: dict[int, str] = field(default_factory=dict)
 
 
 class Viewer(asyncio.Protocol):
@@ -107,7 +125,15 @@ class Viewer(asyncio.Protocol):
                 length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
             end = pos + head + length
             if opcode == TEXT and not self.sampled:
-                self._counted(None)
+                stats = self.stats
+                if stats.watch and stats.measuring and self.ready.done():
+                    start = pos + head
+                    peek = start + min(length, PEEK)
+                    if peek > n:
+                        break  # its first bytes wait in the tail
+                    self._peeked(data, start, peek)
+                else:
+                    self._counted(None)
             elif end > n:
                 break  # decoded frames (sampled, ping, close) wait until they are whole
             elif opcode == TEXT:
@@ -136,11 +162,34 @@ class Viewer(asyncio.Protocol):
         stats.frames += 1
         if payload is None:
             return
+        now = time.time()
         frame = orjson.loads(payload)
-        stats.types[frame["type"]] += 1
-        if frame["type"] == LATENCY_TYPE:
+        kind = frame["type"]
+        stats.types[kind] += 1
+        if kind in stats.latency_types:
             sent = datetime.fromisoformat(frame["occurred_at"]).timestamp()
-            stats.latencies_ms.append((time.time() - sent) * 1000)
+            stats.latencies_ms.append((now - sent) * 1000)
+        if kind == stats.watch:
+            stats.watched += 1
+            if stats.stamp:
+                stats.arrivals.setdefault(frame["seq"], []).append(now)
+            if stats.key_path:
+                value: Any = frame["data"]
+                for name in stats.key_path:
+                    value = value.get(name) if isinstance(value, dict) else None
+                if value is not None:
+                    stats.keys[frame["seq"]] = str(value)
+
+    def _peeked(self, data: bytes, start: int, stop: int) -> None:
+        """An event frame seen by its first bytes only: counted, and noted if watched."""
+        stats = self.stats
+        stats.frames += 1
+        at = data.find(TYPE_KEY, start, stop)
+        if at < 0 or not data.startswith(stats.watch_tag, at + len(TYPE_KEY)):
+            return
+        stats.watched += 1
+        if stats.stamp:
+            stats.arrivals.setdefault(int(data[start + SEQ_AT : at]), []).append(time.time())
 
     def leave(self) -> None:
         self.leaving = True
@@ -195,8 +244,19 @@ class Audience:
             "seconds": time.monotonic() - started,
         }
 
-    def start(self) -> None:
+    def start(
+        self,
+        *,
+        latency_types: tuple[str, ...] = (LATENCY_TYPE,),
+        watch: str = "",
+        stamp: bool = False,
+        key_path: tuple[str, ...] = (),
+    ) -> None:
+        """Count from now on; time `latency_types` on sampled viewers; watch `watch` on all."""
         self.stats = replace_stats(self.stats, measuring=True)
+        self.stats.latency_types = frozenset(latency_types)
+        self.stats.watch, self.stats.watch_tag = watch, f'{watch}"'.encode()
+        self.stats.stamp, self.stats.key_path = stamp, tuple(key_path)
         for viewer in self.viewers:
             viewer.stats = self.stats
         self.cpu_at_start = time.process_time()
@@ -211,6 +271,9 @@ class Audience:
             "dropped": stats.dropped,
             "close_codes": dict(stats.close_codes),
             "cpu_s": time.process_time() - self.cpu_at_start,
+            "watched": stats.watched,
+            "arrivals": stats.arrivals,
+            "keys": stats.keys,
         }
 
     def close(self) -> None:

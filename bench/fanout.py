@@ -22,15 +22,13 @@ import httpx
 
 from bench.client import raise_open_files_limit
 from bench.fleet import Fleet
-from bench.isolation import isolated_env, process_env
+from bench.isolation import process_env
 from bench.publisher import publish_updates
 from bench.report import SERVERS_AROUND, cpu_seconds, percentile, pids_named, table, write_json
+from bench.stack import HOST, RESULTS, running_system
 from chassis.auth import issue_token
 from chassis.settings import INSECURE_JWT_SECRET
-from vitrine.system import System, free_port
-
-RESULTS = Path(__file__).with_name("results")
-HOST = "127.0.0.1"
+from vitrine.system import free_port
 
 
 def start_naive_gateway(env: dict[str, str], *, port: int, log_dir: Path) -> subprocess.Popen:
@@ -124,21 +122,13 @@ async def measure(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
-    async with isolated_env() as env:
-        log_dir = RESULTS / "logs" / env["run_id"]
-        system = System(
-            env=process_env(env),
-            ports={"streams": free_port(), "gateway": free_port()},
-            log_dir=log_dir,
-        )
-        await asyncio.to_thread(system.start)
+    async with running_system() as (env, system, log_dir):
         naive_port = free_port()
         naive = start_naive_gateway(env, port=naive_port, log_dir=log_dir)
         servers = {
             "vitrine": (system.processes["gateway"].pid, system.ports["gateway"]),
             "naive": (naive.pid, naive_port),
         }
-        print(f"run {env['run_id']}: logs in {log_dir}", flush=True)
         token = issue_token(secret=INSECURE_JWT_SECRET, user_id="bench", name="Bench", role="admin")
         try:
             # The live is created through the gateway; updates go where --publish-via says.
@@ -170,7 +160,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             naive.terminate()
             naive.wait(10)
-            await asyncio.to_thread(system.stop)
     return {
         "config": {**vars(args), "cpus": os.cpu_count(), "log_dir": str(log_dir)},
         "results": rows,

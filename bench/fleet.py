@@ -25,10 +25,12 @@ def _serve(conn: Connection) -> None:
             if command == "open":
                 conn.send(await audience.open(**args))
             elif command == "start":
-                audience.start()
+                audience.start(**args)
                 conn.send(None)
             elif command == "count":
                 conn.send(audience.stats.frames)
+            elif command == "watched":
+                conn.send(audience.stats.watched)
             elif command == "stop":
                 conn.send(audience.stop())
             elif command == "close":
@@ -86,18 +88,28 @@ class Fleet:
             "seconds": max(r["seconds"] for r in replies),
         }
 
-    async def start(self) -> None:
-        await self._all("start")
+    async def start(self, **options: Any) -> None:
+        """Measure from now on; `options` as `Audience.start` takes them."""
+        await self._all("start", [options] * len(self.links))
 
     async def count(self) -> int:
         """Event frames so far, measuring on."""
         return sum(await self._all("count"))
 
+    async def watched(self) -> int:
+        """Frames of the watched type so far, every socket."""
+        return sum(await self._all("watched"))
+
     async def stop(self) -> dict[str, Any]:
         replies = await self._all("stop")
         types: dict[str, int] = {}
         codes: dict[int, int] = {}
+        arrivals: dict[int, list[float]] = {}
+        keys: dict[int, str] = {}
         for reply in replies:
+            for seq, times in reply["arrivals"].items():
+                arrivals.setdefault(seq, []).extend(times)
+            keys.update(reply["keys"])
             for name, times in reply["types"].items():
                 types[name] = types.get(name, 0) + times
             for code, times in reply["close_codes"].items():
@@ -109,6 +121,9 @@ class Fleet:
             "dropped": sum(r["dropped"] for r in replies),
             "close_codes": codes,
             "cpu_s": sum(r["cpu_s"] for r in replies),
+            "watched": sum(r["watched"] for r in replies),
+            "arrivals": arrivals,
+            "keys": keys,
         }
 
     async def close(self) -> None:

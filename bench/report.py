@@ -61,22 +61,35 @@ COLUMNS = (
 
 def table(rows: list[dict[str, Any]]) -> str:
     """One line per (viewers, server): what the viewers received while events were published."""
-    cells = [[name for name, _ in COLUMNS]]
-    for row in rows:
-        shown = {
+    shown = [
+        {
             **row,
             "p50": _ms(row["latency_ms"]["p50"]),
             "p99": _ms(row["latency_ms"]["p99"]),
             "max": _ms(row["latency_ms"]["max"]),
         }
-        cells.append([fmt.format(**shown) for _, fmt in COLUMNS])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+        for row in rows
+    ]
+    return render(shown, COLUMNS)
+
+
+def render(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
+    """Right-aligned columns: (heading, format string over a row's keys) each."""
+    cells = [[name for name, _ in columns]]
+    for row in rows:
+        cells.append([fmt.format(**row) for _, fmt in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = [
         "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
         for line in cells
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds for a table cell ("-" when there is nothing to show)."""
+    return _ms(value)
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
