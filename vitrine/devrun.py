@@ -30,6 +30,7 @@ def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
             "streams": int(os.environ.get("STREAMS_PORT", 8001)),
             "products": int(os.environ.get("PRODUCTS_PORT", 8002)),
             "chat": int(os.environ.get("CHAT_PORT", 8003)),
+            "analytics": int(os.environ.get("ANALYTICS_PORT", 8004)),
             "gateway": gateway_port,
         },
         log_dir=state_dir.absolute() / "logs",

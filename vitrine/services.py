@@ -52,11 +52,21 @@ def _chat() -> ServiceSpec:
     return ServiceSpec("chat", ChatSettings, create_app, migrate, "chat_port", "CHAT_URL")
 
 
+def _analytics() -> ServiceSpec:
+    from services.analytics.app import create_app, migrate
+    from services.analytics.settings import AnalyticsSettings
+
+    return ServiceSpec(
+        "analytics", AnalyticsSettings, create_app, migrate, "analytics_port", "ANALYTICS_URL"
+    )
+
+
 # Started in this order: the gateway last, once what it calls is up.
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "streams": _streams,
     "products": _products,
     "chat": _chat,
+    "analytics": _analytics,
     "gateway": _gateway,
 }
 

@@ -189,3 +189,24 @@ async def add_to_cart(request: Request, caller: MaybeUser, up: Upstream) -> Resp
 @router.get("/api/live/cart", tags=["cart"], summary="The caller's cart and checkout link")
 async def read_cart(request: Request, caller: MaybeUser, up: Upstream) -> Response:
     return await up.forward(request, "products")
+
+
+@router.api_route(
+    "/api/live/viewers", methods=["POST", "PUT"], tags=["viewers"],
+    summary="A player without a websocket starts (POST, again as a heartbeat) or stops (PUT)",
+)  # fmt: skip
+async def player_viewers(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+    return await up.forward(request, "analytics")
+
+
+@router.get(
+    "/api/live/streams/{stream_id}/analytics", tags=["analytics"], summary="A live's analytics"
+)
+@router.get(
+    "/api/live/streams/{stream_id}/analytics.csv", tags=["analytics"],
+    summary="A live's per-minute series as CSV",
+)  # fmt: skip
+async def live_analytics(
+    request: Request, stream_id: StreamId, caller: AdminUser, up: Upstream
+) -> Response:
+    return await up.forward(request, "analytics")

@@ -1,16 +1,21 @@
-"""Who is watching: per-gateway counts in Redis that expire with the gateway.
+"""Who is watching through this gateway: a set per live in Redis that expires with the gateway.
 
-Each gateway writes `presence:<stream>:<gateway>` = its viewer count with a TTL it keeps
-refreshing; a crashed gateway's counts vanish after the TTL, so the sum over the live's gateways
-stays right. Total views count joins; unique viewers go into a HyperLogLog.
+Each gateway keeps `viewers:{<live>}:gw:<gateway>` = the viewer keys (user id, else session id)
+it holds for the live, and refreshes its expiry every interval; a crashed gateway's set vanishes
+after the TTL. The analytics service counts the union of a live's sets with the players that
+registered over HTTP — one person on two gateways, or with a socket and a player, counts once —
+and publishes `viewers.updated` (at most once a second a live), which it also stores for the
+gateways to show on arrival. The gateway publishes `viewer.joined/left`, counts views (`total`)
+and adds unique viewers to a HyperLogLog. The layout is described in
+`services/analytics/audience.py`.
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 from redis.asyncio import Redis
 
@@ -18,17 +23,15 @@ from contracts.viewers import ViewerJoined, ViewerLeft, ViewersUpdated
 
 log = logging.getLogger(__name__)
 
-# Keeps the highest value ever written: peak viewers.
-_RAISE_PEAK = """
-local peak = tonumber(redis.call('GET', KEYS[1]) or '0')
-local current = tonumber(ARGV[1])
-if current > peak then redis.call('SET', KEYS[1], current) return current end
-return peak
-"""
-
 Publish = Callable[[str, object], Awaitable[None]]
 PUBLISH_TIMEOUT_S = 2.0
 MAX_PENDING_EVENTS = 50_000
+COUNTERS_TTL_S = 7 * 24 * 3600
+
+
+def viewer_key(*, user_id: str | None, session_id: str) -> str:
+    """The person behind a socket: a signed-in user is one person on every device."""
+    return f"user:{user_id}" if user_id else f"session:{session_id}"
 
 
 class Presence:
@@ -40,21 +43,30 @@ class Presence:
         self.gateway_id = gateway_id
         self.ttl_s = ttl_s
         self.publish = publish
-        self.local: Counter[str] = Counter()
-        self.figures: dict[str, ViewersUpdated] = {}
+        # Sockets per live and viewer key: a key stays in the set while one of them is open.
+        self.local: dict[str, Counter[str]] = {}
         self._events: list[tuple[str, object]] = []
-        self._unique: dict[str, set[str]] = {}
-        self._dirty: set[str] = set()
-        self._raise_peak = redis.register_script(_RAISE_PEAK)
+        self._added: dict[str, set[str]] = {}
+        self._removed: dict[str, set[str]] = {}
+        self._views: Counter[str] = Counter()
+        self._rewrite: set[str] = set()  # lives whose set must be written whole again
         self.interval_s = 1.0
 
     def _key(self, stream_id: str, what: str) -> str:
-        return f"{self.prefix}viewers:{stream_id}:{what}"
+        return f"{self.prefix}viewers:{{{stream_id}}}:{what}"
+
+    @property
+    def _mine(self) -> str:
+        return f"gw:{self.gateway_id}"
 
     def joined(self, stream_id: str, *, session_id: str, user_id: str | None) -> None:
-        self.local[stream_id] += 1
-        self._dirty.add(stream_id)
-        self._unique.setdefault(stream_id, set()).add(user_id or session_id)
+        key = viewer_key(user_id=user_id, session_id=session_id)
+        sockets = self.local.setdefault(stream_id, Counter())
+        sockets[key] += 1
+        if sockets[key] == 1:
+            self._added.setdefault(stream_id, set()).add(key)
+            self._removed.get(stream_id, set()).discard(key)
+        self._views[stream_id] += 1
         self._events.append(
             (
                 stream_id,
@@ -65,10 +77,15 @@ class Presence:
     def left(
         self, stream_id: str, *, session_id: str, user_id: str | None, watched_s: float
     ) -> None:
-        self.local[stream_id] -= 1
-        if self.local[stream_id] <= 0:
-            del self.local[stream_id]
-        self._dirty.add(stream_id)
+        key = viewer_key(user_id=user_id, session_id=session_id)
+        sockets = self.local.get(stream_id, Counter())
+        sockets[key] -= 1
+        if sockets[key] <= 0:
+            del sockets[key]
+            self._removed.setdefault(stream_id, set()).add(key)
+            self._added.get(stream_id, set()).discard(key)
+        if not sockets:
+            self.local.pop(stream_id, None)
         self._events.append(
             (
                 stream_id,
@@ -82,7 +99,7 @@ class Presence:
         )
 
     async def run(self, interval_s: float) -> None:
-        """Write counts and publish figures every `interval_s` (at most once a second a live)."""
+        """Write this gateway's viewers every `interval_s`, for ever."""
         self.interval_s = interval_s
         while True:
             started = time.monotonic()
@@ -90,105 +107,93 @@ class Presence:
                 await self.sync()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # Redis away: counts stay here and go out next time
+            except Exception as error:  # Redis away: changes stay here and go out next time
                 log.warning("presence sync failed: %s", error)
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
     async def sync(self) -> None:
-        dirty, self._dirty = self._dirty, set()
-        unique, self._unique = self._unique, {}
+        """Write the changes since last time and refresh expiries, then publish `viewer.*`."""
+        added, self._added = self._added, {}
+        removed, self._removed = self._removed, {}
+        views, self._views = self._views, Counter()
+        rewrite, self._rewrite = self._rewrite, set()
         events, self._events = self._events, []
-        watched = dirty | set(self.local)
         try:
-            await self._write_counts(watched, unique, events)
+            await self._write(added, removed, views, rewrite)
         except BaseException:
-            self._dirty |= dirty
-            for stream_id, viewers in unique.items():
-                self._unique.setdefault(stream_id, set()).update(viewers)
+            for stream_id, keys in added.items():
+                self._added.setdefault(stream_id, set()).update(keys)
+            for stream_id, keys in removed.items():
+                self._removed.setdefault(stream_id, set()).update(keys)
+            self._views.update(views)
+            # The set may have expired meanwhile: write it whole next time.
+            self._rewrite |= rewrite | set(self.local)
             self._events = events + self._events
             raise
-        # Published side by side with a short timeout: NATS being away must not hold back the
-        # count writes above, whose expiry would otherwise make this gateway's viewers vanish.
-        announcements = [(s, f) for s in watched if (f := await self._changed_figures(s))]
+        # Published only once the set says so, or analytics could close a view too early.
+        # Side by side with a short timeout: NATS being away must not hold back the writes
+        # above, whose expiry would otherwise make this gateway's viewers vanish.
         outcomes = await asyncio.gather(
-            *(self._publish(s, e) for s, e in [*announcements, *events]), return_exceptions=True
+            *(self._publish(s, e) for s, e in events), return_exceptions=True
         )
         failed = [
             item
-            for item, outcome in zip(events, outcomes[len(announcements) :], strict=True)
+            for item, outcome in zip(events, outcomes, strict=True)
             if isinstance(outcome, BaseException)
         ]
         if failed:  # bookkeeping for analytics: kept for the next round, within reason
             self._events = (failed + self._events)[-MAX_PENDING_EVENTS:]
-        for (stream_id, figures), outcome in zip(announcements, outcomes, strict=False):
-            if not isinstance(outcome, BaseException):
-                self.figures[stream_id] = figures
-        for stream_id in watched - set(self.local):
-            self.figures.pop(stream_id, None)
 
     async def _publish(self, stream_id: str, event: object) -> None:
         await asyncio.wait_for(self.publish(stream_id, event), PUBLISH_TIMEOUT_S)
 
-    async def _write_counts(
-        self, watched: set[str], unique: dict[str, set[str]], events: list[tuple[str, object]]
+    async def _write(
+        self,
+        added: dict[str, set[str]],
+        removed: dict[str, set[str]],
+        views: Counter[str],
+        rewrite: set[str],
     ) -> None:
+        now = time.time()
+        watched = sorted(set(self.local) | set(added) | set(removed))
+        probes: dict[str, int] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream_id in watched:
-                count = self.local.get(stream_id, 0)
-                mine = self._key(stream_id, f"gateway:{self.gateway_id}")
-                if count:
-                    pipe.set(mine, count, ex=self.ttl_s)
-                else:
+                mine = self._key(stream_id, self._mine)
+                if stream_id in rewrite:
                     pipe.delete(mine)
-                pipe.sadd(self._key(stream_id, "gateways"), self.gateway_id)
-                pipe.expire(self._key(stream_id, "gateways"), self.ttl_s * 4)
-            for stream_id, viewers in unique.items():
-                pipe.pfadd(self._key(stream_id, "unique"), *viewers)
-            for stream_id, event in events:
-                if isinstance(event, ViewerJoined):
-                    pipe.incr(self._key(stream_id, "total"))
-            await pipe.execute()
-
-    async def _changed_figures(self, stream_id: str) -> ViewersUpdated | None:
-        """The live's figures if they changed and this gateway is the one to announce them."""
-        gateways_key = self._key(stream_id, "gateways")
-        gateways = sorted(cast(set[str], await self.redis.smembers(gateways_key)))
-        counts = await self.redis.mget([self._key(stream_id, f"gateway:{g}") for g in gateways])
-        gone = [g for g, c in zip(gateways, counts, strict=True) if c is None]
-        if gone:
-            await self.redis.srem(gateways_key, *gone)
-        current = sum(int(c) for c in counts if c is not None)
-        peak = int(await self._raise_peak(keys=[self._key(stream_id, "peak")], args=[current]))
-        total = int(await self.redis.get(self._key(stream_id, "total")) or 0)
-        unique_count = int(await self.redis.pfcount(self._key(stream_id, "unique")))
-        figures = ViewersUpdated(current=current, peak=peak, total=total, unique=unique_count)
-        if self.figures.get(stream_id) == figures:
-            return None
-        # One gateway announces a live's figures per interval, not every gateway.
-        claimed = await self.redis.set(
-            self._key(stream_id, "announcer"),
-            self.gateway_id,
-            nx=True,
-            px=max(1, int(self.interval_s * 900)),
+                    if held := self.local.get(stream_id):
+                        pipe.sadd(mine, *held)
+                else:
+                    # Answers 0 when the set is gone (Redis restarted, or we stalled past the
+                    # TTL): then the changes alone would leave it short, so it is rewritten.
+                    probes[stream_id] = len(pipe.command_stack)
+                    pipe.expire(mine, self.ttl_s)
+                    if removed.get(stream_id):
+                        pipe.srem(mine, *removed[stream_id])
+                    if added.get(stream_id):
+                        pipe.sadd(mine, *added[stream_id])
+                pipe.expire(mine, self.ttl_s)
+                pipe.sadd(self._key(stream_id, "holders"), self.gateway_id)
+                pipe.expire(self._key(stream_id, "holders"), self.ttl_s * 4)
+                pipe.zadd(f"{self.prefix}viewers:active", {stream_id: now})
+            for stream_id, new in added.items():
+                if new:
+                    pipe.pfadd(self._key(stream_id, "unique"), *new)
+                    pipe.expire(self._key(stream_id, "unique"), COUNTERS_TTL_S)
+            for stream_id, count in views.items():
+                pipe.incrby(self._key(stream_id, "total"), count)
+                pipe.expire(self._key(stream_id, "total"), COUNTERS_TTL_S)
+            results = await pipe.execute()
+        self._rewrite.update(
+            stream_id
+            for stream_id, at in probes.items()
+            if not results[at] and set(self.local.get(stream_id, ())) - added.get(stream_id, set())
         )
-        return figures if claimed else None
 
     async def read_figures(self, stream_id: str) -> ViewersUpdated:
-        """The live's figures as Redis has them now (for lives this gateway does not serve)."""
-        if (known := self.figures.get(stream_id)) is not None:
-            return known
-        gateways = cast(set[str], await self.redis.smembers(self._key(stream_id, "gateways")))
-        counts = (
-            await self.redis.mget([self._key(stream_id, f"gateway:{g}") for g in gateways])
-            if gateways
-            else []
-        )
-        peak, total = await self.redis.mget(
-            [self._key(stream_id, "peak"), self._key(stream_id, "total")]
-        )
-        return ViewersUpdated(
-            current=sum(int(c) for c in counts if c is not None),
-            peak=int(peak or 0),
-            total=int(total or 0),
-            unique=int(await self.redis.pfcount(self._key(stream_id, "unique"))),
-        )
+        """The live's figures as analytics last published them (zeros before it has)."""
+        raw = await self.redis.get(self._key(stream_id, "figures"))
+        if raw:
+            return ViewersUpdated.model_validate(json.loads(raw))
+        return ViewersUpdated(current=0, peak=0, total=0, unique=0)

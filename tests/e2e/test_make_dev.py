@@ -17,7 +17,7 @@ from vitrine.system import free_port
 
 @pytest.fixture
 def dev_ports() -> dict[str, int]:
-    names = ("postgres", "nats", "redis", "streams", "products", "chat", "gateway")
+    names = ("postgres", "nats", "redis", "streams", "products", "chat", "analytics", "gateway")
     return {name: free_port() for name in names}
 
 
@@ -34,6 +34,7 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
         "STREAMS_PORT": str(dev_ports["streams"]),
         "PRODUCTS_PORT": str(dev_ports["products"]),
         "CHAT_PORT": str(dev_ports["chat"]),
+        "ANALYTICS_PORT": str(dev_ports["analytics"]),
         "GATEWAY_PORT": str(dev_ports["gateway"]),
         "JWT_SECRET": secret,
     }

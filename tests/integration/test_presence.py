@@ -1,6 +1,7 @@
-"""Viewer presence on a real Redis: counts that add up across gateways and die with a gateway."""
+"""Viewer presence on a real Redis: gateways' sets that die with their gateway, counted together
+with registered players by analytics, each person once."""
 
-import asyncio
+import time
 import uuid
 
 import pytest
@@ -8,7 +9,9 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from contracts.viewers import ViewerJoined, ViewersUpdated
+from services.analytics.audience import Audience
 from services.gateway.presence import Presence
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -18,14 +21,16 @@ async def redis(env):
     await client.aclose()
 
 
-def gateway(redis, env, name: str, published: list, ttl_s: int = 15) -> Presence:
+@pytest.fixture
+def prefix(env) -> str:
+    return env["redis_prefix"] + uuid.uuid4().hex[:6] + ":"
+
+
+def gateway(redis, prefix: str, name: str, published: list, ttl_s: int = 15) -> Presence:
     async def publish(stream_id: str, payload: object) -> None:
         published.append((name, stream_id, payload))
 
-    return Presence(
-        redis=redis, prefix=env["redis_prefix"] + uuid.uuid4().hex[:6] + ":",
-        gateway_id=name, ttl_s=ttl_s, publish=publish,
-    )  # fmt: skip
+    return Presence(redis=redis, prefix=prefix, gateway_id=name, ttl_s=ttl_s, publish=publish)
 
 
 def join(presence: Presence, stream_id: str, n: int, *, start: int = 0) -> None:
@@ -33,70 +38,102 @@ def join(presence: Presence, stream_id: str, n: int, *, start: int = 0) -> None:
         presence.joined(stream_id, session_id=f"session-{i:04d}", user_id=None)
 
 
-async def test_counts_add_up_across_gateways_and_a_dead_gateways_viewers_expire(redis, env):
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_counts_add_up_across_gateways_and_a_dead_gateways_viewers_expire(redis, prefix):
     published: list = []
-    a = gateway(redis, env, "gw-a", published, ttl_s=1)
-    b = gateway(redis, env, "gw-b", published, ttl_s=1)
-    b.prefix = a.prefix  # the same deployment
+    a = gateway(redis, prefix, "gw-a", published, ttl_s=1)
+    b = gateway(redis, prefix, "gw-b", published, ttl_s=1)
+    audience = Audience(redis=redis, prefix=prefix)
     stream_id = str(uuid.uuid4())
     join(a, stream_id, 3)
     join(b, stream_id, 2, start=3)
     await a.sync()
     await b.sync()
-    assert await b.read_figures(stream_id) == ViewersUpdated(current=5, peak=5, total=5, unique=5)
-    # gw-a crashes: it stops refreshing; its count expires with its key.
-    await asyncio.sleep(1.2)
-    await redis.delete(b._key(stream_id, "announcer"))
-    b.figures.clear()
-    await b.sync()
-    figures = await b.read_figures(stream_id)
-    assert figures.current == 2 and figures.peak == 5 and figures.total == 5
+    figures = await audience.figures(stream_id, now_ms=now_ms())
+    assert figures == ViewersUpdated(current=5, peak=5, total=5, unique=5)
+    assert await audience.active_lives(now_s=time.time(), within_s=60) == [stream_id]
+
+    # gw-a crashes: it stops refreshing; its set expires.
+    async def only_b_left() -> bool:
+        await b.sync()
+        return await audience.current(stream_id, now_ms=now_ms()) == 2
+
+    await eventually(only_b_left, timeout=5)
+    figures = await audience.figures(stream_id, now_ms=now_ms())
+    assert (figures.current, figures.peak, figures.total) == (2, 5, 5)
 
 
-async def test_one_gateway_announces_a_lives_figures_per_interval(redis, env):
+async def test_one_person_is_counted_once_across_gateways_sockets_and_a_player(redis, prefix):
     published: list = []
-    a = gateway(redis, env, "gw-a", published)
-    b = gateway(redis, env, "gw-b", published)
-    b.prefix = a.prefix
+    a = gateway(redis, prefix, "gw-a", published)
+    b = gateway(redis, prefix, "gw-b", published)
+    audience = Audience(redis=redis, prefix=prefix)
     stream_id = str(uuid.uuid4())
-    join(a, stream_id, 1)
-    join(b, stream_id, 1, start=1)
-    await asyncio.gather(a.sync(), b.sync())
-    announcers = [name for name, _, p in published if isinstance(p, ViewersUpdated)]
-    assert len(announcers) == 1
-    joined = [p for _, _, p in published if isinstance(p, ViewerJoined)]
-    assert len(joined) == 2
-
-
-async def test_a_viewer_counted_twice_is_one_unique_viewer(redis, env):
-    published: list = []
-    a = gateway(redis, env, "gw-a", published)
-    stream_id = str(uuid.uuid4())
-    for _ in range(3):
-        a.joined(stream_id, session_id="same-session", user_id="user-7")
+    for presence in (a, a, b):  # two tabs on one gateway, a phone on another
+        presence.joined(stream_id, session_id=uuid.uuid4().hex, user_id="user-7")
+    a.joined(stream_id, session_id="anonymous-1", user_id=None)
     await a.sync()
-    figures = await a.read_figures(stream_id)
-    assert figures.current == 3 and figures.unique == 1 and figures.total == 3
+    await b.sync()
+    await audience.player_watching(
+        stream_id, viewer="user:user-7", until_ms=now_ms() + 60_000, now_s=time.time(),
+        new_view=True,
+    )  # fmt: skip
+    figures = await audience.figures(stream_id, now_ms=now_ms())
+    assert (figures.current, figures.unique, figures.total) == (2, 2, 5)
+    # One tab closes: the person still watches.
+    a.left(stream_id, session_id="x", user_id="user-7", watched_s=3)
+    await a.sync()
+    assert await audience.current(stream_id, now_ms=now_ms()) == 2
+    published_joins = [p for _, _, p in published if isinstance(p, ViewerJoined)]
+    assert len(published_joins) == 4
 
 
-async def test_nothing_is_lost_while_redis_is_away(redis, env):
+async def test_a_player_lease_runs_out_without_heartbeats(redis, prefix):
+    audience = Audience(redis=redis, prefix=prefix)
+    stream_id = str(uuid.uuid4())
+    await audience.player_watching(
+        stream_id, viewer="session:p1", until_ms=now_ms() + 300, now_s=time.time(), new_view=True
+    )
+    assert await audience.current(stream_id, now_ms=now_ms()) == 1
+    assert await audience.current(stream_id, now_ms=now_ms() + 400) == 0
+
+
+async def test_a_set_lost_from_redis_is_written_whole_again(redis, prefix):
+    published: list = []
+    a = gateway(redis, prefix, "gw-a", published)
+    audience = Audience(redis=redis, prefix=prefix)
+    stream_id = str(uuid.uuid4())
+    join(a, stream_id, 3)
+    await a.sync()
+    await redis.delete(a._key(stream_id, "gw:gw-a"))  # Redis restarted empty, say
+    join(a, stream_id, 1, start=3)
+    await a.sync()  # notices the set was gone
+    await a.sync()  # writes it whole
+    assert await audience.current(stream_id, now_ms=now_ms()) == 4
+
+
+async def test_nothing_is_lost_while_redis_is_away(redis, prefix):
     published: list = []
     broken = aioredis.from_url("redis://127.0.0.1:1/0", decode_responses=True)
-    a = gateway(broken, env, "gw-a", published)
+    a = gateway(broken, prefix, "gw-a", published)
     stream_id = str(uuid.uuid4())
     join(a, stream_id, 2)
     with pytest.raises(redis_errors.ConnectionError):
         await a.sync()
     assert published == []
     a.redis = redis  # Redis is back
-    a._raise_peak = redis.register_script(a._raise_peak.script)
     await a.sync()
-    assert (await a.read_figures(stream_id)).total == 2
+    audience = Audience(redis=redis, prefix=prefix)
+    figures = await audience.figures(stream_id, now_ms=now_ms())
+    assert (figures.current, figures.total) == (2, 2)
     assert len([p for _, _, p in published if isinstance(p, ViewerJoined)]) == 2
     await broken.aclose()
 
 
-async def test_events_that_could_not_be_published_go_out_next_time(redis, env):
+async def test_events_that_could_not_be_published_go_out_next_time(redis, prefix):
     published: list = []
     failing = True
 
@@ -105,14 +142,23 @@ async def test_events_that_could_not_be_published_go_out_next_time(redis, env):
             raise ConnectionError("NATS is away")
         published.append(payload)
 
-    a = Presence(redis=redis, prefix=env["redis_prefix"] + "nats-away:", gateway_id="gw-a",
-                 ttl_s=15, publish=publish)  # fmt: skip
+    a = Presence(redis=redis, prefix=prefix, gateway_id="gw-a", ttl_s=15, publish=publish)
     stream_id = str(uuid.uuid4())
     join(a, stream_id, 2)
     await a.sync()
     assert published == []
     failing = False
-    await redis.delete(a._key(stream_id, "announcer"))
     await a.sync()
     assert len([p for p in published if isinstance(p, ViewerJoined)]) == 2
-    assert any(isinstance(p, ViewersUpdated) and p.current == 2 for p in published)
+
+
+async def test_gateways_show_the_figures_analytics_published(redis, prefix):
+    a = gateway(redis, prefix, "gw-a", [])
+    audience = Audience(redis=redis, prefix=prefix)
+    stream_id = str(uuid.uuid4())
+    assert await a.read_figures(stream_id) == ViewersUpdated(current=0, peak=0, total=0, unique=0)
+    shown = ViewersUpdated(current=3, peak=4, total=9, unique=5)
+    await audience.remember(stream_id, shown)
+    assert await a.read_figures(stream_id) == shown
+    assert await audience.claim(stream_id, for_ms=900)
+    assert not await audience.claim(stream_id, for_ms=900)

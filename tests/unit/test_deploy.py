@@ -23,7 +23,10 @@ REQUIRED = {
     "VITRINE_SECRET_KEY",
     "RTMP_CALLBACK_SECRET",
 }
-SECRETS = {"DATABASE_URL", "JWT_SECRET", "VITRINE_SECRET_KEY", "RTMP_CALLBACK_SECRET"}
+SECRETS = {
+    "DATABASE_URL", "JWT_SECRET", "VITRINE_SECRET_KEY", "RTMP_CALLBACK_SECRET",
+    "WOOCOMMERCE_WEBHOOK_SECRET",
+}  # fmt: skip
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 
@@ -230,6 +233,7 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
         "streams": ["serve", "streams"],
         "products": ["serve", "products"],
         "chat": ["serve", "chat"],
+        "analytics": ["serve", "analytics"],
         "gateway": ["serve", "gateway"],
     }
     served = {args[1] for args in commands.values() if args[0] == "serve"}
@@ -242,6 +246,7 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
         ("streams", "STREAMS_PORT"),
         ("products", "PRODUCTS_PORT"),
         ("chat", "CHAT_PORT"),
+        ("analytics", "ANALYTICS_PORT"),
         ("gateway", "GATEWAY_PORT"),
     ],
 )
