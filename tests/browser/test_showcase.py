@@ -60,6 +60,11 @@ async def test_an_admin_creates_a_live_and_features_a_product_viewers_see_it_wit
     assert [(line["name"], line["quantity"]) for line in cart["lines"]] == [(name, 1)]
     stored = await gateway.get(f"/api/live/streams/{live_id}", headers=auth(tokens["admin"]))
     assert stored.json()["featured_product"]["name"] == name
+    # The control room's figures come from analytics (refreshed every 5 s), with a CSV export.
+    await expect(admin.locator("#fig-carts")).to_have_text("1", timeout=15_000)
+    async with admin.expect_download() as download:
+        await admin.locator("#export-csv").click()
+    assert (await (await download.value).path()).read_text().startswith("minute,viewers")
 
     await screenshot(viewer, "viewer-phone")
     await screenshot(admin, "admin-control")

@@ -67,29 +67,50 @@ export async function showControl(view, streamId) {
       analytics = null; // no analytics service yet (404) or away: those figures are left out
     }
   };
+  // The export needs the admin's token, so it is fetched, then handed to the browser as a file.
+  const downloadCsv = async () => {
+    const response = await fetch(`${live}/analytics.csv`, { headers: { Authorization: `Bearer ${token()}` } });
+    if (!response.ok) return notice(t("fig.csv.failed"));
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: `vitrine-${streamId}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    URL.revokeObjectURL(url);
+  };
   const figure = (label, value, id) => el("div", { class: "figure" },
     el("dt", { text: label }), el("dd", { id, text: String(value ?? 0) }));
   const renderFigures = () => {
     const v = state.viewers;
-    const clicks = analytics?.clicks ?? analytics?.product_clicks;
-    const carts = analytics?.add_to_cart ?? analytics?.cart_adds ?? analytics?.carts;
-    const points = samples.map((n, i) => `${(i / (CHART_POINTS - 1)) * 300},${78 - (n / Math.max(1, ...samples)) * 74}`);
+    const clicks = analytics?.products?.clicks;
+    const carts = analytics?.products?.add_to_cart;
+    const revenue = analytics?.sales?.revenue;
+    // The server's per-minute series once there are two minutes of it, else this page's samples.
+    const perMinute = (analytics?.series ?? []).map((row) => row.viewers);
+    const serverSeries = perMinute.length >= 2;
+    const line = serverSeries ? perMinute : samples;
+    const points = line.map((n, i) => `${(i / Math.max(1, line.length - 1)) * 300},${78 - (n / Math.max(1, ...line)) * 74}`);
     $("figures").replaceChildren(
       el("h2", { text: t("control.figures") }),
       el("dl", { class: "figures" },
         figure(t("fig.current"), v.current, "fig-current"), figure(t("fig.peak"), v.peak, "fig-peak"),
         figure(t("fig.total"), v.total, "fig-total"),
         typeof clicks === "number" ? figure(t("fig.clicks"), clicks, "fig-clicks") : null,
-        typeof carts === "number" ? figure(t("fig.carts"), carts, "fig-carts") : null));
+        typeof carts === "number" ? figure(t("fig.carts"), carts, "fig-carts") : null,
+        revenue != null ? figure(t("fig.revenue"), `${revenue} ${analytics.sales.currency ?? ""}`, "fig-revenue") : null));
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("viewBox", "0 0 300 80");
     svg.setAttribute("class", "chart");
     svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", `${t("fig.chart")}: ${samples.join(", ")}`);
-    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    line.setAttribute("points", points.join(" "));
-    svg.append(line);
-    $("figures").append(el("p", { class: "help", text: t("fig.chart") }), svg);
+    const caption = t(serverSeries ? "fig.series" : "fig.chart");
+    svg.setAttribute("aria-label", `${caption}: ${line.join(", ")}`);
+    const polyline = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    polyline.setAttribute("points", points.join(" "));
+    svg.append(polyline);
+    $("figures").append(el("p", { class: "help", text: caption }), svg);
+    if (analytics) {
+      $("figures").append(el("p", {}, el("button", { type: "button", id: "export-csv", text: t("fig.csv"), onclick: downloadCsv })));
+    }
   };
   const sample = () => {
     samples.push(state.viewers.current);
