@@ -90,7 +90,13 @@ class BusProvider:
     def connected(self) -> bool:
         return self._bus is not None and self._bus.nc.is_connected
 
-    async def close(self) -> None:
-        if self._bus is not None:
-            await self._bus.nc.drain()
-            self._bus = None
+    async def close(self, *, drain_timeout_s: float = 2.0) -> None:
+        """Drain (deliver what is pending), but not for ever: then just close."""
+        if self._bus is None:
+            return
+        nc, self._bus = self._bus.nc, None
+        try:
+            await asyncio.wait_for(nc.drain(), drain_timeout_s)
+        except Exception as error:  # a timeout, or a connection already gone
+            log.warning("nats: no clean drain (%s); closing", error or type(error).__name__)
+            await nc.close()

@@ -1,0 +1,110 @@
+"""What every service's lifespan builds the same way: the database, the bus, the outbox relay,
+background tasks and readiness checks. A service adds only what is its own."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from chassis.auth import TokenVerifier
+from chassis.bus import BusProvider
+from chassis.consumer import EventConsumer, Handler
+from chassis.db import create_engine, session_factory
+from chassis.outbox import Outbox, OutboxRelay
+from chassis.settings import ServiceSettings
+from chassis.web import ReadinessCheck
+
+log = logging.getLogger(__name__)
+
+NATS_READY_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 3.0
+
+
+class Runtime:
+    """One service process's shared parts. `run` adds a background task stopped with the rest."""
+
+    def __init__(self, settings: ServiceSettings, *, service: str, outbox: sa.Table) -> None:
+        self.settings = settings
+        self.service = service
+        self.engine = create_engine(settings.database_url, schema=settings.schema_for(service))
+        self.sessions = session_factory(self.engine)
+        self.bus = BusProvider(
+            settings.nats_url,
+            name=service,
+            stream=settings.jetstream_stream,
+            subject_root=settings.subject_root,
+        )
+        # The producer names the NOTIFY channel the relay listens on: both are the service.
+        self.outbox = Outbox(table=outbox, producer=service, subject_root=settings.subject_root)
+        self.relay = OutboxRelay(engine=self.engine, table=outbox, bus=self.bus, service=service)
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def run(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        self.tasks.append(asyncio.create_task(work, name=f"{self.service}-{name}"))
+
+    def consume(
+        self, *, durable: str, events: str, handler: Handler, processed: sa.Table
+    ) -> EventConsumer:
+        """Follow an event family with a durable consumer, for as long as the service runs."""
+        consumer = EventConsumer(
+            bus=self.bus,
+            sessions=self.sessions,
+            processed=processed,
+            durable=durable,
+            events=events,
+            handler=handler,
+            subject_root=self.settings.subject_root,
+        )
+        self.run(consumer.run(), durable)
+        return consumer
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            _, stuck = await asyncio.wait(self.tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("%s did not stop in %.0fs", task.get_name(), STOP_TIMEOUT_S)
+        await self.bus.close()
+        await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def service_runtime(
+    app: FastAPI, settings: ServiceSettings, *, service: str, outbox: sa.Table
+) -> AsyncIterator[Runtime]:
+    """Build the shared parts into `app.state` (where chassis.auth and the readiness checks
+    look), start the outbox relay, and stop everything on the way out."""
+    runtime = Runtime(settings, service=service, outbox=outbox)
+    app.state.runtime = runtime
+    app.state.engine, app.state.sessions, app.state.bus = (
+        runtime.engine,
+        runtime.sessions,
+        runtime.bus,
+    )
+    app.state.relay = runtime.relay
+    app.state.token_verifier = TokenVerifier(settings)
+    runtime.run(runtime.relay.run(), "outbox-relay")
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def readiness(app: FastAPI) -> dict[str, ReadinessCheck]:
+    """Ready means the service reaches its database and NATS."""
+
+    async def database() -> bool:
+        async with app.state.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+        return True
+
+    async def nats() -> bool:
+        bus = await asyncio.wait_for(app.state.bus.get(), NATS_READY_TIMEOUT_S)
+        return bool(bus.nc.is_connected)
+
+    return {"database": database, "nats": nats}
