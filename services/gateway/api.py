@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
+from chassis.asyncapi import build as build_asyncapi
 from chassis.auth import AdminUser, MaybeUser, Principal
 from services.gateway.live import gather_live
 from services.gateway.upstream import Upstream as UpstreamClient
@@ -210,3 +211,11 @@ async def live_analytics(
     request: Request, stream_id: StreamId, caller: AdminUser, up: Upstream
 ) -> Response:
     return await up.forward(request, "analytics")
+
+
+@router.get("/asyncapi.json", tags=["events"], summary="AsyncAPI document of every event")
+async def asyncapi(request: Request) -> dict:
+    """What external consumers (a data warehouse, a CRM) subscribe to on NATS."""
+    if getattr(request.app.state, "asyncapi", None) is None:
+        request.app.state.asyncapi = build_asyncapi()
+    return request.app.state.asyncapi  # type: ignore[no-any-return]

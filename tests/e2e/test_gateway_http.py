@@ -213,3 +213,10 @@ async def test_dot_segments_cannot_reach_routes_the_gateway_did_not_check(gatewa
     assert answer.status_code in (403, 404)
     listed = await gateway.get("/api/catalog/products", headers=auth(tokens["admin"]))
     assert all(p["name"] != "x" for p in listed.json()["items"])
+
+
+async def test_the_gateway_serves_the_asyncapi_document_of_every_event(gateway):
+    document = (await gateway.get("/asyncapi.json")).json()
+    assert document["asyncapi"].startswith("3.")
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert "live.{stream_id}.viewers.updated" in addresses and len(addresses) == 21

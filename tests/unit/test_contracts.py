@@ -70,9 +70,9 @@ def test_subjects_carry_the_stream_and_the_event_type():
 
 
 def test_the_committed_asyncapi_document_describes_every_event():
-    from vitrine.asyncapi import DOCUMENT, render
+    from chassis.asyncapi import DOCUMENT, render
 
-    assert DOCUMENT.read_text() == render(), "run `python -m vitrine.asyncapi`"
+    assert DOCUMENT.read_text() == render(), "run `python -m chassis.asyncapi`"
     channels = json.loads(DOCUMENT.read_text())["channels"]
     assert len(channels) == 21
     assert any(c["address"] == "live.{stream_id}.product.featured" for c in channels.values())
