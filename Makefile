@@ -29,6 +29,7 @@ bench: install
 	$(UV) run python -m bench.fanout --name quiet-room --viewers 5000 --rate 10 --client-processes 2
 	$(UV) run python -m bench.featured --name featured --viewers 1000,5000 --requests 20 --interval 0.5
 	$(UV) run python -m bench.chat --name chat --viewers 1000,5000 --rate 50 --posters 200
+	$(UV) run python -m bench.analytics --name analytics-consumer
 
 compose-check:
 	@if command -v docker-compose >/dev/null 2>&1; then \
