@@ -27,6 +27,10 @@ CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with since=<last seq>
 HIDDEN_EVENT_PREFIXES = ("viewer.", "product.clicked", "cart.")
 FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may not join any more
 
+# Sockets written per turn of the event loop: between chunks, the gateway's HTTP requests and
+# other lives get their turn, so a big room never holds the whole process up.
+FLUSH_CHUNK = 500
+
 Frames = list[tuple[int, bytes]]
 
 
@@ -101,6 +105,7 @@ class StreamHub:
         self.catching_up: set[Viewer] = set()
         self._batch: Frames = []
         self._flush_scheduled = False
+        self._flushing = False  # a flush is still going through its chunks of sockets
         self._sub: Any = None
         self._loop = asyncio.get_running_loop()
         self.snapshot_lock = asyncio.Lock()
@@ -141,7 +146,7 @@ class StreamHub:
             self.on_final(self.stream_id)
         self.visible_seq = seq
         self._batch.append((seq, event_frame(seq, orjson.loads(msg.data))))
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._flushing:
             self._flush_scheduled = True
             # Flushing on the next loop turn lets a burst of messages go out in one write.
             self._loop.call_soon(self._flush)
@@ -151,17 +156,7 @@ class StreamHub:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        first_seq, last_seq = batch[0][0], batch[-1][0]
-        data = b"".join(frame for _, frame in batch)
         dropped = []
-        for viewer in self.live:
-            if viewer.sent_seq < first_seq:
-                viewer.sent_seq = last_seq
-                sent = viewer.send(data)
-            else:  # joined on a snapshot that already covers part of this batch
-                sent = viewer.send_frames(batch)
-            if not sent:
-                dropped.append(viewer)
         for viewer in self.catching_up:
             assert viewer.held is not None
             viewer.held.extend(batch)
@@ -170,6 +165,32 @@ class StreamHub:
                 dropped.append(viewer)
         for viewer in dropped:
             self.remove(viewer)
+        self._flushing = True
+        data = b"".join(frame for _, frame in batch)
+        self._write_chunk(list(self.live), 0, batch, data)
+
+    def _write_chunk(self, viewers: list[Viewer], start: int, batch: Frames, data: bytes) -> None:
+        """Write one batch to viewers[start:start + FLUSH_CHUNK], then schedule the rest. The next
+        batch waits until this one reached every socket, so each socket keeps the order."""
+        first_seq, last_seq = batch[0][0], batch[-1][0]
+        dropped = []
+        for viewer in viewers[start : start + FLUSH_CHUNK]:
+            if viewer.sent_seq < first_seq:
+                viewer.sent_seq = last_seq
+                sent = viewer.send(data)
+            else:  # joined on a snapshot that already covers part of this batch
+                sent = viewer.send_frames(batch)
+            if not sent:
+                dropped.append(viewer)
+        for viewer in dropped:
+            self.remove(viewer)
+        if start + FLUSH_CHUNK < len(viewers):
+            self._loop.call_soon(self._write_chunk, viewers, start + FLUSH_CHUNK, batch, data)
+            return
+        self._flushing = False
+        if self._batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
 
     def add(self, viewer: Viewer) -> None:
         """Start keeping this live's new events for a viewer that is catching up."""

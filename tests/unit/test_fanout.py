@@ -158,3 +158,22 @@ async def test_a_viewer_holding_too_many_events_while_catching_up_is_dropped():
     await deliver(target, message(1), message(2), message(3))
     assert socket.dropped_with == CLOSE_TOO_SLOW
     assert target.viewer_count == 0
+
+
+async def test_a_big_room_is_written_in_chunks_and_every_socket_keeps_the_order(monkeypatch):
+    from services.gateway import fanout
+
+    monkeypatch.setattr(fanout, "FLUSH_CHUNK", 2)
+    target = hub()
+    sockets = [RecordingSocket() for _ in range(5)]
+    for socket in sockets:
+        viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+        target.add(viewer)
+        target.go_live(viewer)
+    await target._on_message(message(1))
+    await asyncio.sleep(0)  # the first chunk is written; the rest waits for later turns
+    assert [len(s.writes) for s in sockets].count(1) == 2
+    await target._on_message(message(2))  # arrives while the first batch is still going out
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert all([f["seq"] for f in s.frames()] == [1, 2] for s in sockets)
