@@ -17,7 +17,6 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
@@ -34,6 +33,7 @@ from services.analytics.rebuild import rebuild
 from services.analytics.settings import AnalyticsSettings
 from tests.conftest import auth, eventually
 from tests.integration.test_chat_service import jetstream, view
+from tests.support.services import serving
 
 SECRET = "woo-webhook-secret-0123456789"
 
@@ -49,12 +49,7 @@ async def running_analytics(env: dict) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_of(env)
     await migrate(settings)
     app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://analytics"
-        ) as client,
-    ):
+    async with serving(app, "analytics") as client:
         client.app = app  # type: ignore[attr-defined]
         yield client
 

@@ -13,12 +13,12 @@ from tests.conftest import auth, eventually
 from tests.integration.test_chat_service import (
     chat_events,
     events_of,
-    jetstream,
     open_live,
     post,
     running_chat,
     viewer,
 )
+from tests.support.services import jetstream
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,10 @@ import httpx
 import nats
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
 from chassis.auth import issue_token
-from chassis.bus import ensure_stream
 from chassis.settings import INSECURE_JWT_SECRET
 from contracts import new_envelope
 from contracts.streams import (
@@ -33,6 +31,7 @@ from contracts.streams import (
 from services.chat.app import create_app, migrate
 from services.chat.settings import ChatSettings
 from tests.conftest import auth, eventually
+from tests.support.services import jetstream, serving
 
 XSS = "<img src=x onerror=alert(1)>"
 _users = itertools.count(1)
@@ -45,25 +44,8 @@ _users = itertools.count(1)
 async def running_chat(env: dict) -> AsyncIterator[httpx.AsyncClient]:
     settings = ChatSettings(**env)
     await migrate(settings)
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://chat"
-        ) as client,
-    ):
+    async with serving(create_app(settings), "chat") as client:
         yield client
-
-
-@contextlib.asynccontextmanager
-async def jetstream(env: dict) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(env["nats_url"])
-    try:
-        js = nc.jetstream()
-        await ensure_stream(js, stream=env["jetstream_stream"], subject_root=env["subject_root"])
-        yield js
-    finally:
-        await nc.close()
 
 
 def viewer(*, name: str | None = None, role: str | None = None) -> tuple[str, dict[str, str]]:

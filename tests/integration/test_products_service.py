@@ -12,7 +12,6 @@ import httpx
 import nats
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
@@ -21,6 +20,7 @@ from contracts.streams import Platform, StreamDeleted, StreamStarted, StreamStat
 from services.products.app import create_app, migrate
 from services.products.settings import ProductsSettings
 from tests.conftest import auth, eventually
+from tests.support.services import jetstream, schema_connection, serving
 
 
 @pytest.fixture(scope="module")
@@ -32,29 +32,20 @@ async def settings(env: dict) -> ProductsSettings:
 
 @pytest.fixture(scope="module")
 async def client(settings: ProductsSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://products"
-        ) as client,
-    ):
+    async with serving(create_app(settings), "products") as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(env["nats_url"])
-    yield nc.jetstream()
-    await nc.close()
+    async with jetstream(env) as js:
+        yield js
 
 
 @pytest.fixture(scope="module")
 async def db(settings: ProductsSettings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'SET search_path TO "{settings.schema_for("products")}"')
-    yield conn
-    await conn.close()
+    async with schema_connection(settings, "products") as conn:
+        yield conn
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import httpx
 import nats
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from nats.js import JetStreamContext
 
 from chassis.secrets import MASK, SecretBox
 from services.products.app import create_app, migrate
 from services.products.settings import ProductsSettings
 from tests.conftest import auth
+from tests.support.services import schema_connection, serving
 from tests.support.woocommerce import FakeShop, running_shop
 
 
@@ -37,22 +37,14 @@ async def settings(env: dict, shop: FakeShop) -> ProductsSettings:
 
 @pytest.fixture(scope="module")
 async def client(settings: ProductsSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://products"
-        ) as client,
-    ):
+    async with serving(create_app(settings), "products") as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 async def db(settings: ProductsSettings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'SET search_path TO "{settings.schema_for("products")}"')
-    yield conn
-    await conn.close()
+    async with schema_connection(settings, "products") as conn:
+        yield conn
 
 
 @pytest.fixture

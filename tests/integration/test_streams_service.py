@@ -12,7 +12,6 @@ import httpx
 import nats
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from nats.js import JetStreamContext
 
 from chassis.auth import issue_token
@@ -22,6 +21,7 @@ from contracts import Envelope
 from services.streams.app import create_app, migrate
 from services.streams.settings import StreamsSettings
 from tests.conftest import auth, eventually
+from tests.support.services import jetstream, schema_connection, serving
 
 CALLBACK = "/webhooks/nginx-rtmp"
 
@@ -36,29 +36,20 @@ async def settings(env: dict) -> StreamsSettings:
 
 @pytest.fixture(scope="module")
 async def client(settings: StreamsSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://streams"
-        ) as client,
-    ):
+    async with serving(create_app(settings), "streams") as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(env["nats_url"])
-    yield nc.jetstream()
-    await nc.close()
+    async with jetstream(env) as js:
+        yield js
 
 
 @pytest.fixture(scope="module")
 async def db(settings: StreamsSettings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'SET search_path TO "{settings.schema_for("streams")}"')
-    yield conn
-    await conn.close()
+    async with schema_connection(settings, "streams") as conn:
+        yield conn
 
 
 @pytest.fixture
