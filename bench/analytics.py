@@ -19,7 +19,6 @@ consumers restart and the clock runs until every durable has acknowledged everyt
 import argparse
 import asyncio
 import logging
-import os
 import random
 import time
 from collections import Counter
@@ -32,9 +31,9 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from bench.cases import add_name_argument, run_case
 from bench.isolation import isolated_env
-from bench.report import cpu_seconds, pids_named, render, write_json
-from bench.stack import RESULTS
+from bench.report import cpu_seconds, pids_named, render
 from chassis.bus import BusProvider
 from chassis.db import create_engine, session_factory
 from contracts import Envelope, new_envelope, subject_for
@@ -290,26 +289,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500, help="concurrent publishes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per pass at most")
-    parser.add_argument("--name", default="analytics", help="bench/results/<name>.json")
+    add_name_argument(parser, name="analytics")
     return parser.parse_args(argv)
 
 
 def main() -> None:
-    args = parse_args()
-    started = time.monotonic()
-    load_before = os.getloadavg()
-    document = asyncio.run(run(args))
-    document["config"] = {
-        **vars(args),
-        "cpus": os.cpu_count(),
-        "wall_s": round(time.monotonic() - started, 1),
-        "loadavg_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
-    }
-    print()
-    print(table(document))
-    out = RESULTS / f"{args.name}.json"
-    write_json(out, document)
-    print(f"\nwritten to {out} in {document['config']['wall_s']}s")
+    run_case(run, parse_args(), table)
 
 
 if __name__ == "__main__":

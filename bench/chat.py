@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.client import raise_open_files_limit
+from bench.cases import add_viewer_arguments, run_case
 from bench.fleet import Fleet
 from bench.report import (
     SERVERS_AROUND,
@@ -31,11 +31,9 @@ from bench.report import (
     percentile,
     pids_named,
     render,
-    write_json,
 )
 from bench.stack import (
     HOST,
-    RESULTS,
     admin_token,
     create_live,
     running_system,
@@ -283,30 +281,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="CHAT_RATE_CAPACITY for the chat service (default: the service's own)",
     )
     parser.add_argument("--rate-refill", type=float, default=1.0, help="CHAT_RATE_REFILL_PER_S")
-    parser.add_argument("--samples", type=int, default=50, help="viewers that decode frames")
-    parser.add_argument("--client-processes", type=int, default=1)
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds between join and run")
-    parser.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late frames")
-    parser.add_argument("--name", default="chat", help="bench/results/<name>.json")
+    add_viewer_arguments(parser, name="chat")
     args = parser.parse_args(argv)
     args.viewers = [int(n) for n in args.viewers.split(",")]
     return args
 
 
 def main() -> None:
-    args = parse_args()
-    raise_open_files_limit()  # inherited by the services started from here
-    started = time.monotonic()
-    load_before = os.getloadavg()
-    document = asyncio.run(run(args))
-    document["config"]["wall_s"] = round(time.monotonic() - started, 1)
-    # Other work on the machine shows here (the run itself adds about 1-2).
-    document["config"]["loadavg_1m"] = {"before": load_before[0], "after": os.getloadavg()[0]}
-    print()
-    print(table(document["results"]))
-    out = RESULTS / f"{args.name}.json"
-    write_json(out, document)
-    print(f"\nwritten to {out} in {document['config']['wall_s']}s")
+    run_case(run, parse_args(), lambda document: table(document["results"]))
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 
-from bench.client import raise_open_files_limit
+from bench.cases import add_viewer_arguments, run_case
 from bench.fleet import Fleet
 from bench.isolation import process_env
 from bench.publisher import publish_updates
-from bench.report import SERVERS_AROUND, cpu_seconds, percentile, pids_named, table, write_json
-from bench.stack import HOST, RESULTS, running_system
+from bench.report import SERVERS_AROUND, cpu_seconds, percentile, pids_named, table
+from bench.stack import HOST, running_system
 from chassis.auth import issue_token
 from chassis.settings import INSECURE_JWT_SECRET
 from vitrine.system import free_port
@@ -178,11 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the PUTs go: through the gateway under test, or straight to the service",
     )
     parser.add_argument("--servers", default="vitrine,naive", help="vitrine, naive or both")
-    parser.add_argument("--samples", type=int, default=50, help="viewers that decode frames")
-    parser.add_argument("--client-processes", type=int, default=1)
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds between join and run")
-    parser.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late frames")
-    parser.add_argument("--name", default="fanout", help="results go to bench/results/<name>.json")
+    add_viewer_arguments(parser, name="fanout")
     args = parser.parse_args(argv)
     args.viewers = [int(n) for n in args.viewers.split(",")]
     args.servers = args.servers.split(",")
@@ -190,16 +186,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    raise_open_files_limit()  # inherited by the services started from here
-    started = time.monotonic()
-    document = asyncio.run(run(args))
-    document["config"]["wall_s"] = round(time.monotonic() - started, 1)
-    print()
-    print(table(document["results"]))
-    out = RESULTS / f"{args.name}.json"
-    write_json(out, document)
-    print(f"\nwritten to {out} in {document['config']['wall_s']}s")
+    run_case(run, parse_args(), lambda document: table(document["results"]))
 
 
 if __name__ == "__main__":

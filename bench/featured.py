@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 
-from bench.client import raise_open_files_limit
+from bench.cases import add_viewer_arguments, run_case
 from bench.fleet import Fleet
-from bench.report import cpu_seconds, ms, percentile, render, write_json
-from bench.stack import HOST, RESULTS, admin_token, create_live, running_system
+from bench.report import cpu_seconds, ms, percentile, render
+from bench.stack import HOST, admin_token, create_live, running_system
 
 WATCHED = "product.featured"
 
@@ -273,11 +273,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--products", type=int, default=5, help="products in the live")
     parser.add_argument("--requests", type=int, default=20, help="feature requests per run")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between requests")
-    parser.add_argument("--samples", type=int, default=50, help="viewers that decode frames")
-    parser.add_argument("--client-processes", type=int, default=1)
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds between join and run")
-    parser.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late frames")
-    parser.add_argument("--name", default="featured", help="bench/results/<name>.json")
+    add_viewer_arguments(parser, name="featured")
     args = parser.parse_args(argv)
     args.viewers = [int(n) for n in args.viewers.split(",")]
     if args.products < 2:
@@ -286,19 +282,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    raise_open_files_limit()  # inherited by the services started from here
-    started = time.monotonic()
-    load_before = os.getloadavg()
-    document = asyncio.run(run(args))
-    document["config"]["wall_s"] = round(time.monotonic() - started, 1)
-    # Other work on the machine shows here (the run itself adds about 1-2).
-    document["config"]["loadavg_1m"] = {"before": load_before[0], "after": os.getloadavg()[0]}
-    print()
-    print(table(document["results"]))
-    out = RESULTS / f"{args.name}.json"
-    write_json(out, document)
-    print(f"\nwritten to {out} in {document['config']['wall_s']}s")
+    run_case(run, parse_args(), lambda document: table(document["results"]))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,5 @@
 """Async SQLAlchemy/SQLModel engine and sessions over asyncpg."""
 
-from collections.abc import AsyncIterator
-
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,11 +15,6 @@ def async_url(database_url: str) -> str:
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def sync_url(database_url: str) -> str:
-    url = make_url(async_url(database_url))
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def create_engine(database_url: str, *, schema: str, pool_size: int = 10) -> AsyncEngine:
     """An engine whose connections see only the service's schema by default."""
     return create_async_engine(
@@ -35,8 +28,3 @@ def create_engine(database_url: str, *, schema: str, pool_size: int = 10) -> Asy
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with factory() as session:
-        yield session

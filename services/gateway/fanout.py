@@ -208,9 +208,6 @@ class StreamHub:
         self.catching_up.discard(viewer)
 
 
-SnapshotLoader = Callable[[str], Awaitable[dict | None]]
-
-
 class Fanout:
     """The hubs of this process: started with a live's first viewer, stopped after its last."""
 
