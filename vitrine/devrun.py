@@ -68,8 +68,14 @@ async def _migrate() -> None:
             await chosen.migrate(chosen.settings())
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _wait_for_interrupt(system: System) -> None:
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Set for both: a process started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             for name, process in system.processes.items():
