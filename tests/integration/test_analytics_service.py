@@ -356,10 +356,12 @@ async def test_a_player_registers_once_keeps_alive_and_leaves_once(analytics, js
         assert left.status_code == 200 and not left.json()["watching"]
 
     async def one_view():
+        # viewer.left may be consumed before viewer.joined: wait until both are in
         viewers = (await figures(analytics, tokens, stream_id))["viewers"]
-        return viewers if viewers["completed_views"] == 1 else None
+        return viewers if viewers["completed_views"] and viewers["total_views"] else None
 
-    assert (await eventually(one_view))["total_views"] == 1
+    viewers = await eventually(one_view)
+    assert viewers["completed_views"] == 1 and viewers["total_views"] == 1
     unknown = {"stream_id": str(stream_id), "session_id": "never-registered"}
     assert (await analytics.put("/api/live/viewers", json=unknown)).status_code == 404
     nowhere = {"stream_id": str(uuid4()), "session_id": "player-0001"}
@@ -375,10 +377,10 @@ async def test_a_silent_player_leaves_by_itself(analytics, js, env, tokens):
 
     async def gone():
         viewers = (await figures(analytics, tokens, stream_id))["viewers"]
-        return viewers if viewers["completed_views"] == 1 else None
+        return viewers if viewers["completed_views"] and viewers["total_views"] else None
 
     viewers = await eventually(gone, timeout=15)
-    assert viewers["total_views"] == 1 and viewers["total_watch_time_s"] < 1
+    assert viewers["completed_views"] == 1 and viewers["total_views"] == 1 and viewers["total_watch_time_s"] < 1
 
 
 # --- access --------------------------------------------------------------------------------------
