@@ -45,6 +45,15 @@ Timestamp = sa.DateTime(timezone=True)
 
 class LiveStream(StreamsBase, table=True):
     __tablename__ = "live_streams"
+    # A generated key opens one live; a Restream key is the account's, shared by its lives.
+    __table_args__ = (
+        sa.Index(
+            "uq_live_streams_stream_key_hash",
+            "stream_key_hash",
+            unique=True,
+            postgresql_where=sa.text("platform <> 'restream'"),
+        ),
+    )
 
     id: uuid.UUID = Column(default_factory=uuid.uuid4, primary_key=True)
     title: str = Column(max_length=TITLE_MAX)
@@ -56,7 +65,7 @@ class LiveStream(StreamsBase, table=True):
     scheduled_at: datetime | None = Column(default=None, sa_type=Timestamp)
     started_at: datetime | None = Column(default=None, sa_type=Timestamp)
     ended_at: datetime | None = Column(default=None, sa_type=Timestamp)
-    stream_key_hash: str = Column(max_length=64, unique=True)
+    stream_key_hash: str = Column(max_length=64, index=True)
     stream_key_sealed: str
     playback_id: str = Column(max_length=64, unique=True)
     ingest_url: str | None = None

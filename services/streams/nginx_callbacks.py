@@ -28,16 +28,15 @@ async def on_publish(*, session: AsyncSession, deps: Deps, name: str) -> str:
     under. A scheduled live goes on air; a live on air accepts its encoder reconnecting."""
     query = (
         sa.select(LiveStream)
-        .where(col(LiveStream.stream_key_hash) == domain.hash_stream_key(name))
+        .where(
+            col(LiveStream.stream_key_hash) == domain.hash_stream_key(name),
+            col(LiveStream.platform) == Platform.NGINX_RTMP,  # other platforms' keys open nothing
+        )
         .with_for_update()
         .execution_options(populate_existing=True)
     )
     stream = (await session.execute(query)).scalar_one_or_none()
-    if (
-        stream is None
-        or stream.platform is not Platform.NGINX_RTMP
-        or stream.status is StreamStatus.ENDED
-    ):
+    if stream is None or stream.status is StreamStatus.ENDED:
         raise PublishRefused
     event = ProviderEvent(source=SOURCE, type="on_publish", kind=Kind.LIVE, state="connected")
     await provider_events.apply(session=session, deps=deps, stream=stream, event=event)

@@ -8,6 +8,7 @@ from services.streams.providers.base import UnsupportedPlatform, VideoProvider
 from services.streams.providers.custom_rtmp import CustomRtmpProvider
 from services.streams.providers.mux import MuxProvider
 from services.streams.providers.nginx_rtmp import NginxRtmpProvider
+from services.streams.providers.restream import RestreamProvider
 from services.streams.settings import StreamsSettings
 
 Factory = Callable[[StreamsSettings, dict[str, Any], dict[str, str]], VideoProvider]
@@ -40,10 +41,17 @@ def _mux(
     return MuxProvider(config=config, secrets=secrets)
 
 
+def _restream(
+    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+) -> VideoProvider:
+    return RestreamProvider(config=config, secrets=secrets)
+
+
 PROVIDERS: dict[Platform, tuple[Factory, Validator]] = {
     Platform.MUX: (_mux, MuxProvider.validate_config),
     Platform.NGINX_RTMP: (_nginx_rtmp, NginxRtmpProvider.validate_config),
     Platform.CUSTOM_RTMP: (_custom_rtmp, CustomRtmpProvider.validate_config),
+    Platform.RESTREAM: (_restream, RestreamProvider.validate_config),
 }
 SUPPORTED_PLATFORMS = list(PROVIDERS)
 
