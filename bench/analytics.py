@@ -5,8 +5,10 @@ lives — a realistic mix of viewer.joined/left, product.clicked, cart.added and
 payloads, unique ids — are first published straight into the run's JetStream stream (with their
 ids as `Nats-Msg-Id`, as the outbox relay does). Then the analytics consumers start in this
 process, as the service builds them (`services.analytics.app.consumers`, one durable per family,
-each event in its own transaction with its processed-id insert), and the clock runs until the
+each event's processed-id insert in the transaction of its effects), and the clock runs until the
 `processed_events` rows number N. Per family: its events over the time its last one was handled.
+Two runs side by side: the baseline commits each event on its own, the service commits each
+fetched batch at once (falling back to one by one when an event of it fails).
 
 Second pass, redeliveries: the consumers stop, the same envelopes are published again (without
 `Nats-Msg-Id`, as after the duplicate window or a lost ack, so JetStream stores them again), the
@@ -154,6 +156,19 @@ async def pending(bus: BusProvider, durables: list[str]) -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The baseline (one transaction per event) and the service's way (one per fetched batch),
+    side by side, each in a run of its own."""
+    baseline = await run_mode(args, batched=False)
+    batched = await run_mode(args, batched=True)
+    return {
+        **batched,
+        "results": baseline["results"] + batched["results"],
+        "per_family": baseline["per_family"] + batched["per_family"],
+    }
+
+
+async def run_mode(args: argparse.Namespace, *, batched: bool) -> dict[str, Any]:
+    mode = "a batch per transaction" if batched else "an event per transaction"
     async with isolated_env() as env:
         settings = AnalyticsSettings(**env)  # type: ignore[arg-type]
         root = settings.subject_root
@@ -181,7 +196,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             db_before = {pid: cpu_seconds(pid) for pid in pids_named("postgres")}
             own_before = time.process_time()
             started_wall, started = time.time(), time.perf_counter()
-            followers = consumers(bus=bus, sessions=sessions, subject_root=root)
+            followers = consumers(bus=bus, sessions=sessions, subject_root=root, batched=batched)
             tasks = [asyncio.create_task(c.run()) for c in followers]
             try:
                 while not await done():
@@ -222,7 +237,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for consumer, count, last in rows:
                     took = float(last) - first["started_at"]
                     per_family.append(
-                        {"family": consumer, "events": count, "seconds": took, "rate": count / took}
+                        {
+                            "mode": mode,
+                            "family": consumer,
+                            "events": count,
+                            "seconds": took,
+                            "rate": count / took,
+                        }
                     )
             after_first = await facts()
 
@@ -246,8 +267,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "publish": {"seconds": published_s, "rate": len(events) / published_s},
         "republish": {"seconds": republished_s, "rate": len(events) / republished_s},
         "results": [
-            {"pass": "first delivery", "events": len(events), **first},
-            {"pass": "duplicates", "events": len(events), **second},
+            {"mode": mode, "pass": "first delivery", "events": len(events), **first},
+            {"mode": mode, "pass": "duplicates", "events": len(events), **second},
         ],
         "per_family": per_family,
         "facts": after_second,
@@ -255,6 +276,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 COLUMNS = (
+    ("transactions", "{mode}"),
     ("pass", "{pass}"),
     ("events", "{events:,}"),
     ("seconds", "{seconds:.2f}"),
@@ -263,6 +285,7 @@ COLUMNS = (
     ("postgres CPU", "{db_cpu_pct:.0f}%"),
 )
 FAMILY_COLUMNS = (
+    ("transactions", "{mode}"),
     ("durable", "{family}"),
     ("events", "{events:,}"),
     ("seconds", "{seconds:.2f}"),

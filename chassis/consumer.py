@@ -4,6 +4,11 @@ A service that needs another's facts keeps its own copy fed by events. `EventCon
 events of one family (e.g. every live's `stream.*`) from a durable consumer, runs the handler and
 records the event id in the same transaction, then acknowledges. A redelivered event — the ack was
 lost, the service restarted mid-batch — finds its id recorded and is only acknowledged again.
+
+With `batched=True` a fetched batch is handled in one transaction (one commit for the lot, acks
+after it); if any event of it fails, the batch is rolled back and handled again one event per
+transaction, so a bad event holds back only itself. Only for handlers whose effects are all in
+the database: a rolled-back batch runs them again.
 """
 
 import asyncio
@@ -58,6 +63,7 @@ class EventConsumer:
         batch: int = 100,
         ack_wait_s: float = 30.0,
         retry_delay_s: float = 1.0,
+        batched: bool = False,
     ) -> None:
         """`events` filters event types, e.g. `stream.>` or `product.featured`."""
         self.bus = bus
@@ -69,6 +75,7 @@ class EventConsumer:
         self.batch = batch
         self.ack_wait_s = ack_wait_s
         self.retry_delay_s = retry_delay_s
+        self.batched = batched
         self.handled = 0
 
     async def run(self) -> None:
@@ -103,6 +110,8 @@ class EventConsumer:
                     messages = await subscription.fetch(self.batch, timeout=1)
                 except (TimeoutError, FetchTimeoutError):
                     continue
+                if self.batched and len(messages) > 1 and await self._handle_batch(messages):
+                    continue
                 for message in messages:
                     await self.handle(message)
         finally:
@@ -125,16 +134,37 @@ class EventConsumer:
             return
         await message.ack()
 
+    async def _handle_batch(self, messages: list[Msg]) -> bool:
+        """Handle every message in one transaction and acknowledge them; False (nothing done,
+        nothing acknowledged) if any of them failed."""
+        try:
+            envelopes = [Envelope.model_validate_json(message.data) for message in messages]
+            async with self.sessions() as session, session.begin():
+                handled = [await self._first_time(session, envelope) for envelope in envelopes]
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.info("consumer %s: batch rolled back (%s), one by one now", self.durable, error)
+            return False
+        self.handled += sum(handled)
+        for message in messages:
+            await message.ack()
+        return True
+
     async def _handle_once(self, envelope: Envelope) -> bool:
         """Run the handler unless this event was handled before; both in one transaction."""
         async with self.sessions() as session, session.begin():
-            first_time = await session.execute(
-                insert(self.processed)
-                .values(consumer=self.durable, event_id=envelope.id)
-                .on_conflict_do_nothing()
-                .returning(self.processed.c.event_id)
-            )
-            if first_time.first() is None:
-                return False
-            await self.handler(session, envelope)
-            return True
+            return await self._first_time(session, envelope)
+
+    async def _first_time(self, session: AsyncSession, envelope: Envelope) -> bool:
+        """Record the event as handled and run the handler; False if it was handled before."""
+        first_time = await session.execute(
+            insert(self.processed)
+            .values(consumer=self.durable, event_id=envelope.id)
+            .on_conflict_do_nothing()
+            .returning(self.processed.c.event_id)
+        )
+        if first_time.first() is None:
+            return False
+        await self.handler(session, envelope)
+        return True

@@ -44,9 +44,15 @@ async def migrate(settings: AnalyticsSettings) -> None:
 
 
 def consumers(
-    *, bus: BusProvider, sessions: object, subject_root: str, prefix: str = SERVICE
+    *,
+    bus: BusProvider,
+    sessions: object,
+    subject_root: str,
+    prefix: str = SERVICE,
+    batched: bool = True,
 ) -> list[EventConsumer]:
-    """One durable consumer per event family, so a burst of viewers never delays the chat's."""
+    """One durable consumer per event family, so a burst of viewers never delays the chat's.
+    Batched: each fetched batch in one transaction (the handlers only write to the database)."""
     return [
         EventConsumer(
             bus=bus,
@@ -56,6 +62,7 @@ def consumers(
             events=events,
             handler=on_event,
             subject_root=subject_root,
+            batched=batched,
         )
         for family, events in FAMILIES.items()
     ]

@@ -150,3 +150,44 @@ async def test_a_poison_event_is_dropped_and_the_next_ones_go_through(world):
     async with running(consumer(world, counting_handler(world, calls))) as c:
         await eventually(lambda: c.handled == 1)
     assert calls == [good.id]
+
+
+async def test_a_batch_is_one_transaction_and_a_bad_event_holds_back_only_itself(world):
+    calls: list = []
+    failing: set = set()
+    count = counting_handler(world, calls)
+
+    async def handler(session, envelope):
+        await count(session, envelope)
+        if envelope.id in failing:
+            failing.discard(envelope.id)  # fails once, then goes through
+            raise RuntimeError("database hiccup")
+
+    first = [await publish(world, uuid.uuid4()) for _ in range(3)]
+    await publish(world, uuid.uuid4(), msg_id="poison-2", raw=b"{not an envelope")
+    flaky = await publish(world, uuid.uuid4())
+    failing.add(flaky.id)
+    last = [await publish(world, uuid.uuid4()) for _ in range(3)]
+    # A duplicate inside the same batch is recorded once as well.
+    await publish(world, uuid.uuid4(), msg_id="again", raw=first[0].model_dump_json().encode())
+    async with running(consumer(world, handler, batched=True, retry_delay_s=0.1)) as c:
+        await eventually(lambda: c.handled == 7)
+        await asyncio.sleep(0.3)
+    assert await rows(world) == 7  # what the rolled-back batch wrote is gone
+    expected = [e.id for e in [*first, flaky, *last]]
+    assert sorted(set(calls)) == sorted(expected)
+    async with world["engine"].connect() as conn:
+        processed = await conn.execute(sa.select(world["processed"].c.event_id))
+        assert sorted(row.event_id for row in processed) == sorted(expected)
+
+    # Waiting events fetched together are committed together: their rows share one transaction.
+    later = [await publish(world, uuid.uuid4()) for _ in range(4)]
+    async with running(consumer(world, handler, batched=True)) as c:
+        await eventually(lambda: c.handled == 4)
+    async with world["engine"].connect() as conn:
+        transactions = await conn.execute(
+            sa.select(sa.func.count(sa.distinct(sa.text("xmin::text"))))
+            .select_from(world["seen"])
+            .where(world["seen"].c.stream_id.in_([str(e.stream_id) for e in later]))
+        )
+        assert transactions.scalar() == 1
