@@ -380,7 +380,11 @@ async def test_a_silent_player_leaves_by_itself(analytics, js, env, tokens):
         return viewers if viewers["completed_views"] and viewers["total_views"] else None
 
     viewers = await eventually(gone, timeout=15)
-    assert viewers["completed_views"] == 1 and viewers["total_views"] == 1 and viewers["total_watch_time_s"] < 1
+    assert (
+        viewers["completed_views"] == 1
+        and viewers["total_views"] == 1
+        and viewers["total_watch_time_s"] < 1
+    )
 
 
 # --- access --------------------------------------------------------------------------------------
