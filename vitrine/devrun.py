@@ -5,11 +5,14 @@ import os
 import signal
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chassis.auth import issue_token
 from chassis.settings import ServiceSettings
+from services.streams.settings import StreamsSettings
+from vitrine import nginx_rtmp
 from vitrine.demo import load_demo
-from vitrine.embedded import ensure_services
+from vitrine.embedded import LOCAL_HOSTS, ensure_services, port_open
 from vitrine.services import SERVICES, spec
 from vitrine.system import System
 
@@ -35,9 +38,11 @@ def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
         },
         log_dir=state_dir.absolute() / "logs",
     )
+    video: nginx_rtmp.NginxRtmp | None = None
     try:
         asyncio.run(_migrate())
         system.start()
+        video = _start_nginx_rtmp(state_dir, streams_url=system.url("streams"))
         gateway = system.url("gateway")
         admin = issue_token(
             secret=ServiceSettings().jwt_secret.get_secret_value(),
@@ -56,9 +61,41 @@ def run_dev(*, state_dir: Path, demo: bool, gateway_port: int) -> None:
         print("Ctrl-C stops everything.")
         _wait_for_interrupt(system)
     finally:
+        if video is not None:
+            video.stop()
         system.stop()
         for server in reversed(embedded):
             server.stop()
+
+
+def _start_nginx_rtmp(state_dir: Path, *, streams_url: str) -> nginx_rtmp.NginxRtmp | None:
+    """nginx-rtmp from deploy/nginx-rtmp/ where the streams service expects it (RTMP_INGEST_URL,
+    HLS_BASE_URL), unless it cannot run here or something already listens there."""
+    settings = StreamsSettings()
+    ingest, hls = urlsplit(settings.rtmp_ingest_url), urlsplit(settings.hls_base_url)
+    if ingest.hostname not in LOCAL_HOSTS or hls.hostname not in LOCAL_HOSTS:
+        return None  # the video server is elsewhere
+    rtmp_port, http_port = ingest.port or 1935, hls.port or 80
+    if port_open("127.0.0.1", rtmp_port) or port_open("127.0.0.1", http_port):
+        print(f"nginx-rtmp: ports {rtmp_port}/{http_port} taken, using what listens there")
+        return None
+    if (reason := nginx_rtmp.unavailable()) is not None:
+        print(f"nginx-rtmp not started: {reason}")
+        return None
+    server = nginx_rtmp.NginxRtmp(
+        root=state_dir.absolute() / "nginx-rtmp",
+        callbacks_url=f"{streams_url}/webhooks",
+        secret=settings.rtmp_callback_secret.get_secret_value(),
+        rtmp_port=rtmp_port,
+        http_port=http_port,
+    )
+    try:
+        server.start()
+    except RuntimeError as error:
+        print(f"nginx-rtmp not started: {error}")
+        return None
+    print(f"started nginx-rtmp: OBS publishes to {server.ingest_url}, replays as MP4")
+    return server
 
 
 async def _migrate() -> None:

@@ -62,7 +62,8 @@ async def on_publish_done(*, session: AsyncSession, deps: Deps, name: str) -> No
 
 
 async def on_record_done(*, session: AsyncSession, deps: Deps, name: str, path: str) -> None:
-    """nginx finished writing a live's recording at `path`: it becomes the live's replay."""
+    """A live's recording is complete at `path`: it becomes the live's replay. The call comes
+    from deploy/nginx-rtmp/record-done.sh once the MP4 is whole (nginx's own FLV is ignored)."""
     stream = await _named(session, name)
     if stream is None:
         return

@@ -1,13 +1,20 @@
 """Real headless Chromium (Debian's) driving the pages the gateway serves, on the e2e system."""
 
+import asyncio
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from services.streams.settings import INSECURE_RTMP_CALLBACK_SECRET
+from tests.conftest import auth
+from vitrine.nginx_rtmp import NginxRtmp, unavailable
+from vitrine.system import free_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -77,3 +84,34 @@ def screenshot(screenshot_dirs: list[Path]) -> Callable[[Page, str], Awaitable[N
             (folder / f"{name}.png").write_bytes(image)
 
     return take
+
+
+@pytest.fixture
+async def nginx_rtmp(system, gateway, tokens) -> AsyncIterator[NginxRtmp]:
+    """nginx-rtmp from deploy/nginx-rtmp/ on spare ports, chosen in the video settings for the
+    test's duration (a live ends 1 s after its encoder leaves)."""
+    if (reason := unavailable()) is not None:
+        pytest.skip(reason)
+    server = NginxRtmp(
+        root=Path(tempfile.mkdtemp(prefix="vitrine-nginx-")),
+        callbacks_url=f"{system.url('gateway')}/webhooks",
+        secret=INSECURE_RTMP_CALLBACK_SECRET,
+        rtmp_port=free_port(),
+        http_port=free_port(),
+    )
+    await asyncio.to_thread(server.start)
+    admin = auth(tokens["admin"])
+    before = (await gateway.get("/api/live/settings", headers=admin)).json()
+    chosen = await gateway.put(
+        "/api/live/settings",
+        json={"platform": "nginx_rtmp", "config": {
+            "ingest_url": server.ingest_url, "hls_base_url": server.hls_base_url,
+            "replay_base_url": server.replay_base_url, "reconnect_grace_s": 1}},
+        headers=admin,
+    )  # fmt: skip
+    assert chosen.status_code == 200, chosen.text
+    yield server
+    restored = {"platform": before["platform"], "config": before["config"]}
+    await gateway.put("/api/live/settings", json=restored, headers=admin)
+    await asyncio.to_thread(server.stop)
+    shutil.rmtree(server.root, ignore_errors=True)

@@ -1,16 +1,12 @@
-"""nginx-rtmp for real: nginx + libnginx-mod-rtmp configured from deploy/nginx-rtmp/nginx.conf,
-calling the system through the gateway, and ffmpeg publishing a test pattern like OBS would."""
+"""nginx-rtmp for real: nginx + libnginx-mod-rtmp run from deploy/nginx-rtmp/ (its nginx.conf and
+record-done.sh), calling the system through the gateway, and ffmpeg publishing like OBS would."""
 
 import asyncio
-import contextlib
-import os
+import json
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,149 +14,40 @@ import pytest
 
 from services.streams.settings import INSECURE_RTMP_CALLBACK_SECRET
 from tests.conftest import auth, eventually
+from tests.support.encoder import publishing
 from tests.support.viewer import WsViewer
+from vitrine import nginx_rtmp
 from vitrine.system import System, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOYED_CONF = ROOT / "deploy" / "nginx-rtmp" / "nginx.conf"
-RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 GRACE_S = 2
-FFMPEG_TEST_PATTERN = (
-    "ffmpeg -hide_banner -loglevel error -re"
-    " -f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i sine"
-    " -c:v libx264 -preset ultrafast -tune zerolatency -g 25 -c:a aac -f flv"
-)
 
 pytestmark = pytest.mark.skipif(
-    not (shutil.which("nginx") and shutil.which("ffmpeg") and RTMP_MODULE.exists()),
-    reason="needs nginx, libnginx-mod-rtmp and ffmpeg (apt-get install nginx libnginx-mod-rtmp "
-    "ffmpeg)",
+    nginx_rtmp.unavailable() is not None, reason=str(nginx_rtmp.unavailable())
 )
 
 
-@dataclass
-class Nginx:
-    rtmp_port: int
-    http_port: int
-    root: Path
-
-    @property
-    def ingest_url(self) -> str:
-        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-
-def nginx_conf(*, gateway_url: str, rtmp_port: int, http_port: int, root: Path) -> str:
-    """The deployed configuration, pointed at this test's gateway, ports and folders."""
-    conf = DEPLOYED_CONF.read_text()
-    for deployed, here in (
-        ("http://streams:8001/webhooks", f"{gateway_url}/webhooks"),
-        ("__RTMP_CALLBACK_SECRET__", INSECURE_RTMP_CALLBACK_SECRET),
-        ("listen 1935;", f"listen 127.0.0.1:{rtmp_port};"),
-        ("rtmp://127.0.0.1:1935/show", f"rtmp://127.0.0.1:{rtmp_port}/show"),
-        ("listen 8080;", f"listen 127.0.0.1:{http_port};"),
-        ("/tmp/hls", f"{root}/hls"),
-        ("/tmp/recordings", f"{root}/recordings"),
-        ("root /tmp;", f"root {root};"),
-        ("worker_processes auto;", "worker_processes 1;"),
-    ):
-        assert deployed in conf, deployed
-        conf = conf.replace(deployed, here)
-    preamble = (
-        f"load_module {RTMP_MODULE};\n"
-        "daemon off;\n"
-        f"pid {root}/nginx.pid;\n"
-        f"error_log {root}/error.log info;\n"
-    )
-    temp_paths = "".join(
-        f"    {kind}_temp_path {root}/tmp/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = conf.replace("http {\n", f"http {{\n    access_log {root}/access.log;\n{temp_paths}", 1)
-    return preamble + conf
-
-
 @pytest.fixture(scope="module")
-def nginx(system: System) -> Iterator[Nginx]:
-    # As root, nginx's workers run as nobody: the folders they write must be theirs to write.
-    root = Path(tempfile.mkdtemp(prefix="vitrine-nginx-"))
-    root.chmod(0o755)
-    for folder in ("hls", "recordings", "tmp"):
-        (root / folder).mkdir()
-        (root / folder).chmod(0o777)
-    server = Nginx(rtmp_port=free_port(), http_port=free_port(), root=root)
-    conf = root / "nginx.conf"
-    conf.write_text(
-        nginx_conf(
-            gateway_url=system.url("gateway"),
-            rtmp_port=server.rtmp_port,
-            http_port=server.http_port,
-            root=root,
-        )
+def nginx(system: System) -> Iterator[nginx_rtmp.NginxRtmp]:
+    """nginx-rtmp from deploy/nginx-rtmp/, its callbacks sent through the gateway."""
+    server = nginx_rtmp.NginxRtmp(
+        root=Path(tempfile.mkdtemp(prefix="vitrine-nginx-")),
+        callbacks_url=f"{system.url('gateway')}/webhooks",
+        secret=INSECURE_RTMP_CALLBACK_SECRET,
+        rtmp_port=free_port(),
+        http_port=free_port(),
     )
-    process = subprocess.Popen(
-        ["nginx", "-c", str(conf), "-p", str(root)],
-        stdout=subprocess.DEVNULL,
-        stderr=(root / "stderr.log").open("wb"),
-    )
+    server.start()
     try:
-        _wait_listening(server.http_port, process, root)
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _wait_listening(port: int, process: subprocess.Popen, root: Path) -> None:
-    for _ in range(100):
-        if process.poll() is not None:
-            raise RuntimeError("nginx exited: " + (root / "stderr.log").read_text())
-        with contextlib.suppress(httpx.TransportError):
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
-            return
-        time.sleep(0.1)
-    raise RuntimeError("nginx did not start")
-
-
-class Encoder:
-    """ffmpeg publishing a test pattern with a sine tone, in real time, like OBS."""
-
-    def __init__(self, url: str) -> None:
-        self.process = subprocess.Popen(
-            [*FFMPEG_TEST_PATTERN.split(), url],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    async def exited(self, timeout: float) -> int:
-        return await asyncio.wait_for(asyncio.to_thread(self.process.wait), timeout)
-
-    async def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # ffmpeg closes the stream properly
-            try:
-                await self.exited(10)
-            except TimeoutError:
-                self.process.kill()
-                await self.exited(5)
-
-
-@contextlib.asynccontextmanager
-async def publishing(url: str) -> AsyncIterator[Encoder]:
-    encoder = Encoder(url)
-    try:
-        yield encoder
-    finally:
-        await encoder.stop()
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-async def on_test_nginx(system: System, nginx: Nginx, tokens: dict) -> AsyncIterator[None]:
+async def on_test_nginx(
+    system: System, nginx: nginx_rtmp.NginxRtmp, tokens: dict
+) -> AsyncIterator[None]:
     """New lives are created on the test nginx, with a short reconnect grace."""
     async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=15) as gateway:
         admin = auth(tokens["admin"])
@@ -170,8 +57,8 @@ async def on_test_nginx(system: System, nginx: Nginx, tokens: dict) -> AsyncIter
                 "platform": "nginx_rtmp",
                 "config": {
                     "ingest_url": nginx.ingest_url,
-                    "hls_base_url": f"{nginx.http_url}/hls",
-                    "replay_base_url": f"{nginx.http_url}/recordings",
+                    "hls_base_url": nginx.hls_base_url,
+                    "replay_base_url": nginx.replay_base_url,
                     "reconnect_grace_s": GRACE_S,
                 },
             },
@@ -218,8 +105,6 @@ async def test_publishing_with_the_key_goes_live_serves_hls_and_ends_into_a_repl
         assert (await admin_view(gateway, tokens, live["id"]))["provider_state"] == "connected"
 
         # Viewers play the HLS playlist at the live's playback URL; it never names the key.
-        await asyncio.sleep(6)
-        print(sorted(nginx.root.rglob("*")), (nginx.root / "error.log").read_text()[-4000:])
         text = await eventually(lambda: playlist(live["playback_url"]), timeout=20, interval=0.5)
         assert key not in text
         segment = next(line for line in text.splitlines() if line.endswith(".ts"))
@@ -242,13 +127,20 @@ async def test_publishing_with_the_key_goes_live_serves_hls_and_ends_into_a_repl
     assert ended["data"]["stream"]["status"] == "ended"
     assert left["status"] == "live"
 
-    # The recording becomes the replay, served over HTTP, named by the playback id.
-    stream = await eventually(lambda: _with_replay(gateway, tokens, live["id"]), timeout=10)
-    assert stream["replay_url"] == f"{nginx.http_url}/recordings/{playback_id}.flv"
+    # The recording becomes the replay once remuxed: a complete MP4, named by the playback id.
+    stream = await eventually(lambda: _with_replay(gateway, tokens, live["id"]), timeout=30)
+    assert stream["replay_url"] == f"{nginx.replay_base_url}/{playback_id}.mp4", nginx.logs()
     async with httpx.AsyncClient(timeout=5) as client:
         replay = await client.get(stream["replay_url"])
-    assert replay.status_code == 200
-    assert replay.content[:3] == b"FLV" and len(replay.content) > 10_000
+        log = await client.get(f"{nginx.replay_base_url}/record-done.log")
+    assert replay.status_code == 200 and replay.headers["content-type"] == "video/mp4"
+    assert replay.content[4:8] == b"ftyp"
+    # +faststart: the index comes before the media, so browsers start playing at once.
+    assert replay.content.find(b"moov") < replay.content.find(b"mdat")
+    probed = await _probe(replay.content, nginx.root / "probe.mp4")
+    assert {s["codec_name"] for s in probed["streams"]} == {"h264", "aac"}
+    assert float(probed["format"]["duration"]) > 1
+    assert log.status_code == 404  # only finished replays are served from there
     await viewer.close()
 
 
@@ -268,16 +160,35 @@ async def _with_state(gateway, tokens, stream_id: str, state: str) -> dict | Non
     return stream if stream["provider_state"] == state else None
 
 
+async def _probe(content: bytes, path: Path) -> dict:
+    """What ffprobe reads in an MP4: its streams and duration."""
+    path.write_bytes(content)
+    probed = await asyncio.to_thread(
+        subprocess.run,
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(probed.stdout)
+
+
 async def _with_replay(gateway, tokens, stream_id: str) -> dict | None:
     stream = await admin_view(gateway, tokens, stream_id)
     return stream if stream["replay_url"] else None
 
 
 def test_the_deployed_configuration_is_valid_for_nginx(tmp_path) -> None:
-    os.makedirs(tmp_path / "tmp", exist_ok=True)
+    (tmp_path / "tmp").mkdir()
     conf = tmp_path / "nginx.conf"
     conf.write_text(
-        nginx_conf(gateway_url="http://127.0.0.1:9", rtmp_port=1, http_port=2, root=tmp_path)
+        nginx_rtmp.render_conf(
+            callbacks_url="http://127.0.0.1:9/webhooks",
+            secret=INSECURE_RTMP_CALLBACK_SECRET,
+            rtmp_port=1,
+            http_port=2,
+            root=tmp_path,
+            host="127.0.0.1",
+        )
     )
     checked = subprocess.run(
         ["nginx", "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True

@@ -332,11 +332,15 @@ async def test_a_finished_recording_becomes_the_replay(client, settings, admin):
     await client.post(f"{NGINX}/on_publish", params=query, data={"name": live["stream_key"]})
     await client.post(f"{NGINX}/on_publish_done", params=query, data={"name": live["playback_id"]})
     assert (await live_of(client, admin, live["id"]))["status"] == "ended"
-    recorded = {"name": live["playback_id"], "path": f"/tmp/rec/{live['playback_id']}.flv"}
+    # nginx's own FLV is no replay for a browser: only record-done.sh's MP4 becomes one.
+    flv = {"name": live["playback_id"], "path": f"/tmp/rec/{live['playback_id']}.flv"}
+    assert (await client.post(f"{NGINX}/on_record_done", params=query, data=flv)).is_success
+    assert (await live_of(client, admin, live["id"]))["replay_url"] is None
+    recorded = {"name": live["playback_id"], "path": f"/tmp/rec/{live['playback_id']}.mp4"}
     answer = await client.post(f"{NGINX}/on_record_done", params=query, data=recorded)
     assert answer.status_code == 200
     after = await live_of(client, admin, live["id"])
-    assert after["replay_url"] == f"{settings.replay_base_url}/{live['playback_id']}.flv"
+    assert after["replay_url"] == f"{settings.replay_base_url}/{live['playback_id']}.mp4"
     # A path nginx would never write is not turned into a URL.
     odd = {"name": live["playback_id"], "path": "/tmp/rec/../../etc/passwd?x=1"}
     await client.post(f"{NGINX}/on_record_done", params=query, data=odd)

@@ -3,7 +3,8 @@
 nginx's `on_publish` callback is answered with `302 Location: <playback_id>`, which makes
 nginx-rtmp rename the published stream: HLS files and recordings are named by the public playback
 id, so the stream key never reaches viewers. When the encoder leaves, the live ends only if it does
-not come back within `reconnect_grace_s`.
+not come back within `reconnect_grace_s`. Recordings become replays once remuxed to MP4
+(deploy/nginx-rtmp/record-done.sh posts on_record_done then).
 """
 
 import re
@@ -20,8 +21,8 @@ from services.streams.providers.base import (
 
 CONFIG_KEYS = {"ingest_url", "hls_base_url", "replay_base_url", "reconnect_grace_s"}
 MAX_GRACE_S = 3600
-# What nginx-rtmp names a recording: the playback id (token_urlsafe) and a suffix.
-RECORDING_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}(\.[A-Za-z0-9]{1,8})?$")
+# A replay as deploy/nginx-rtmp/record-done.sh makes it: the playback id (token_urlsafe), .mp4.
+REPLAY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}\.mp4$")
 
 
 class NginxRtmpProvider:
@@ -62,9 +63,10 @@ class NginxRtmpProvider:
         return clean
 
     def replay_url(self, recording_path: str) -> str | None:
-        """Where the recording nginx wrote at `recording_path` is served (None if odd)."""
+        """Where the replay at `recording_path` is served: an MP4 only (None otherwise), since
+        browsers cannot play the FLV nginx records and record-done.sh remuxes."""
         name = recording_path.rsplit("/", 1)[-1]
-        if not RECORDING_NAME.match(name):
+        if not REPLAY_NAME.match(name):
             return None
         return f"{self.replay_base_url}/{name}"
 

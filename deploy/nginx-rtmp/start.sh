@@ -1,0 +1,18 @@
+#!/bin/sh
+# The nginx-rtmp container's entry point: folders the workers (nobody) write, the streams
+# service's callback secret put into the configuration, then nginx in the foreground.
+set -eu
+: "${RTMP_CALLBACK_SECRET:?must be the streams service's RTMP_CALLBACK_SECRET}"
+case $RTMP_CALLBACK_SECRET in
+    *[!A-Za-z0-9._~-]*)
+        echo "RTMP_CALLBACK_SECRET goes into URLs: use letters, digits and . _ ~ - only" >&2
+        exit 1
+        ;;
+esac
+mkdir -p /tmp/hls /tmp/recordings
+chmod 777 /tmp/hls /tmp/recordings
+{
+    echo "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;"
+    sed "s|__RTMP_CALLBACK_SECRET__|$RTMP_CALLBACK_SECRET|g" /etc/nginx/vitrine/nginx.conf.template
+} >/etc/nginx/nginx.conf
+exec nginx -g "daemon off;"

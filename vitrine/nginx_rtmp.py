@@ -1,0 +1,179 @@
+"""nginx-rtmp on this machine, run from the deployed configuration (deploy/nginx-rtmp/).
+
+`vitrine dev` and the tests start Debian's nginx with its RTMP module from the very nginx.conf and
+record-done.sh docker-compose runs, pointed at local ports, folders and callback URL, so what is
+tested is what is deployed. Nothing happens at import time.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from vitrine.embedded import _let_others_traverse
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx-rtmp"
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+RECORD_DONE = "record-done.sh"
+# What the deployed configuration names, and what replaces it here.
+DEPLOYED_CALLBACKS = "http://streams:8001/webhooks"
+DEPLOYED_SCRIPT = f"/etc/nginx/vitrine/{RECORD_DONE}"
+SECRET_PLACEHOLDER = "__RTMP_CALLBACK_SECRET__"  # noqa: S105 (docker-compose puts the secret in)
+DEPLOYED_ROOT = "/tmp"  # noqa: S108 (the container's folders, replaced by ours)
+
+
+def unavailable() -> str | None:
+    """Why nginx-rtmp cannot run here, or None when it can."""
+    if not shutil.which("nginx"):
+        return "nginx is not installed (apt-get install nginx libnginx-mod-rtmp ffmpeg)"
+    if not RTMP_MODULE.exists():
+        return f"the RTMP module is missing ({RTMP_MODULE}; apt-get install libnginx-mod-rtmp)"
+    if not shutil.which("ffmpeg"):
+        return "ffmpeg is not installed (it turns recordings into MP4 replays)"
+    if not (shutil.which("curl") or shutil.which("wget")):
+        return "neither curl nor wget is installed (record-done.sh posts on_record_done)"
+    return None
+
+
+def render_conf(
+    *, callbacks_url: str, secret: str, rtmp_port: int, http_port: int, root: Path, host: str
+) -> str:
+    """deploy/nginx-rtmp/nginx.conf pointed at `callbacks_url` (…/webhooks), these ports and
+    folders under `root`, as a foreground process writing its logs there."""
+    conf = (DEPLOY_DIR / "nginx.conf").read_text(encoding="utf-8")
+    for deployed, here in (
+        (DEPLOYED_CALLBACKS, callbacks_url.rstrip("/")),
+        (SECRET_PLACEHOLDER, secret),
+        (DEPLOYED_SCRIPT, str(root / RECORD_DONE)),
+        ("listen 1935;", f"listen {host}:{rtmp_port};"),
+        ("rtmp://127.0.0.1:1935/show", f"rtmp://127.0.0.1:{rtmp_port}/show"),
+        ("listen 8080;", f"listen {host}:{http_port};"),
+        (f"{DEPLOYED_ROOT}/hls", f"{root}/hls"),
+        (f"{DEPLOYED_ROOT}/recordings", f"{root}/recordings"),
+        (f"root {DEPLOYED_ROOT};", f"root {root};"),
+        ("worker_processes auto;", "worker_processes 1;"),
+    ):
+        if deployed not in conf:
+            raise ValueError(f"deploy/nginx-rtmp/nginx.conf no longer has {deployed!r}")
+        conf = conf.replace(deployed, here)
+    preamble = (
+        f"load_module {RTMP_MODULE};\n"
+        "daemon off;\n"
+        f"pid {root}/nginx.pid;\n"
+        f"error_log {root}/error.log info;\n"
+    )
+    temp_paths = "".join(
+        f"    {kind}_temp_path {root / 'tmp' / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = conf.replace("http {\n", f"http {{\n    access_log {root}/access.log;\n{temp_paths}", 1)
+    return preamble + conf
+
+
+@dataclass
+class NginxRtmp:
+    """One nginx-rtmp process; `start()` prepares `root` and waits until it answers."""
+
+    root: Path
+    callbacks_url: str  # where nginx's callbacks go, e.g. http://127.0.0.1:8000/webhooks
+    secret: str  # the streams service's RTMP_CALLBACK_SECRET
+    rtmp_port: int
+    http_port: int
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def ingest_url(self) -> str:
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def hls_base_url(self) -> str:
+        return f"{self.http_url}/hls"
+
+    @property
+    def replay_base_url(self) -> str:
+        return f"{self.http_url}/recordings"
+
+    def start(self, *, timeout_s: float = 10.0) -> None:
+        self.root = self.root.absolute()
+        self._prepare()
+        conf = self.root / "nginx.conf"
+        conf.write_text(
+            render_conf(
+                callbacks_url=self.callbacks_url,
+                secret=self.secret,
+                rtmp_port=self.rtmp_port,
+                http_port=self.http_port,
+                root=self.root,
+                host=self.host,
+            ),
+            encoding="utf-8",
+        )
+        with (self.root / "stderr.log").open("ab") as stderr:
+            self.process = subprocess.Popen(
+                ["nginx", "-p", str(self.root), "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us, not nginx directly
+            )
+        try:
+            self._wait_ready(timeout_s)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def _prepare(self) -> None:
+        """As root, nginx's workers (and record-done.sh) run as nobody: what they write must be
+        theirs to write, and the way to it open to them."""
+        for folder in ("hls", "recordings", "tmp"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            (self.root / folder).chmod(0o777)
+        self.root.chmod(0o755)
+        script = self.root / RECORD_DONE
+        shutil.copyfile(DEPLOY_DIR / RECORD_DONE, script)
+        script.chmod(0o755)
+        if os.geteuid() == 0:
+            _let_others_traverse(self.root)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.logs()}")
+            with contextlib.suppress(OSError, httpx.TransportError):
+                socket.create_connection(("127.0.0.1", self.rtmp_port), 0.5).close()
+                httpx.get(self.http_url, timeout=0.5)
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"nginx-rtmp did not start in {timeout_s}s: {self.logs()}")
+
+    def logs(self, tail: int = 4000) -> str:
+        """The end of nginx's and record-done.sh's logs, for error messages."""
+        parts = []
+        for name in ("stderr.log", "error.log", "recordings/record-done.log"):
+            path = self.root / name
+            if path.exists():
+                parts.append(f"--- {name}\n{path.read_text(errors='replace')[-tail:]}")
+        return "\n".join(parts)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
