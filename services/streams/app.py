@@ -13,7 +13,7 @@ from chassis.migrations import upgrade
 from chassis.runtime import readiness, service_runtime
 from chassis.secrets import SecretBox
 from chassis.web import create_web_app
-from services.streams import api, provider_events
+from services.streams import api, ivs_metadata, provider_events
 from services.streams.models import outbox
 from services.streams.provider_settings import Deps
 from services.streams.settings import StreamsSettings
@@ -61,6 +61,8 @@ def create_app(settings: StreamsSettings) -> FastAPI:
             runtime.run(
                 end_abandoned_lives_forever(runtime.sessions, app.state.deps), "reconnect-grace"
             )
+            # Featured products pushed into the video of lives on air on AWS IVS.
+            app.state.featured_sync = ivs_metadata.follow_featured_products(runtime, app.state.deps)
             yield
 
     app = create_web_app(service=SERVICE, lifespan=lifespan, max_body_bytes=settings.max_body_bytes)

@@ -80,8 +80,10 @@ async def _apply(
 ) -> bool:
     if event.kind is Kind.REPLAY_READY:
         return await _replay_ready(session=session, deps=deps, stream=stream, event=event)
-    if event.kind is Kind.OTHER or stream.status is StreamStatus.ENDED:
+    if stream.status is StreamStatus.ENDED:
         return False  # an ended live stays ended: whatever comes now is late
+    if event.kind is Kind.OTHER and event.state is None:
+        return False  # nothing to show either
     at = event.occurred_at or _now()
     if stream.provider_state_at is not None and at < stream.provider_state_at:
         return False  # older than what we know

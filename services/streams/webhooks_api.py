@@ -7,13 +7,13 @@ handled — also for duplicates and late reports, so providers stop retrying the
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from contracts.streams import Platform
-from services.streams import nginx_callbacks, provider_settings, provider_webhooks
+from services.streams import ivs_webhooks, nginx_callbacks, provider_settings, provider_webhooks
 from services.streams.deps import DepsDep, SessionDep
-from services.streams.providers import mux
+from services.streams.providers import ivs_events, mux
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -75,4 +75,23 @@ async def mux_webhook(request: Request, session: SessionDep, deps: DepsDep) -> d
     outcome = await provider_webhooks.handle(
         session=session, deps=deps, platform=Platform.MUX, provider_ref=ref, event=event
     )
+    return {"outcome": outcome}
+
+
+@router.post("/ivs")
+async def ivs_webhook(
+    request: Request,
+    session: SessionDep,
+    deps: DepsDep,
+    secret: Annotated[str | None, Header(alias=ivs_events.SECRET_HEADER)] = None,
+) -> dict[str, str]:
+    """AWS IVS's events from an EventBridge API destination, whose connection adds the shared
+    secret header."""
+    body = await request.body()
+    try:
+        outcome = await ivs_webhooks.receive(session=session, deps=deps, body=body, secret=secret)
+    except ivs_events.BadSecret as error:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
+    except ValueError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return {"outcome": outcome}

@@ -41,7 +41,7 @@ class Kind(enum.Enum):
     DISCONNECTED = "disconnected"  # the encoder left; it may come back within the grace
     ENDED = "ended"  # the provider gave up waiting: the broadcast is over
     REPLAY_READY = "replay_ready"  # the recording can be played
-    OTHER = "other"  # known to the provider, nothing for us to do
+    OTHER = "other"  # known to the provider, nothing for us to do (but show its state, if any)
 
 
 @dataclass(frozen=True)

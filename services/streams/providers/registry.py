@@ -6,6 +6,7 @@ from typing import Any
 from contracts.streams import Platform
 from services.streams.providers.base import UnsupportedPlatform, VideoProvider
 from services.streams.providers.custom_rtmp import CustomRtmpProvider
+from services.streams.providers.ivs import IvsProvider
 from services.streams.providers.mux import MuxProvider
 from services.streams.providers.nginx_rtmp import NginxRtmpProvider
 from services.streams.providers.restream import RestreamProvider
@@ -47,8 +48,15 @@ def _restream(
     return RestreamProvider(config=config, secrets=secrets)
 
 
+def _aws_ivs(
+    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+) -> VideoProvider:
+    return IvsProvider(config=config, secrets=secrets)
+
+
 PROVIDERS: dict[Platform, tuple[Factory, Validator]] = {
     Platform.MUX: (_mux, MuxProvider.validate_config),
+    Platform.AWS_IVS: (_aws_ivs, IvsProvider.validate_config),
     Platform.NGINX_RTMP: (_nginx_rtmp, NginxRtmpProvider.validate_config),
     Platform.CUSTOM_RTMP: (_custom_rtmp, CustomRtmpProvider.validate_config),
     Platform.RESTREAM: (_restream, RestreamProvider.validate_config),

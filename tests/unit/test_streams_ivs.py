@@ -1,0 +1,441 @@
+"""AWS IVS without a network: settings, EventBridge events and their secret, the provider's calls
+against a stubbed client, and the timed metadata that carries featured products into the video."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+from uuid import UUID, uuid4
+
+import pytest
+
+from contracts import new_envelope
+from contracts.products import LiveProduct, ProductAdded, ProductFeatured, ProductUnfeatured
+from services.streams.ivs_metadata import FeaturedProductSync, timed_metadata
+from services.streams.pacing import ChannelPacer
+from services.streams.provider_settings import Deps
+from services.streams.providers import ivs
+from services.streams.providers.base import InvalidProviderConfig, Kind
+from services.streams.providers.ivs import IvsError, IvsProvider
+from services.streams.providers.ivs_events import BadSecret, parse_event, verify_secret
+from tests.support.ivs import StubbedIvs, channel_arn, recording_state, stream_state
+
+CHANNEL = channel_arn()
+KEY = "arn:aws:ivs:eu-west-1:123456789012:stream-key/AbCdef1G2hij"
+RECORDING = "arn:aws:ivs:eu-west-1:123456789012:recording-configuration/AbCdef1G2hij"
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_settings_are_checked_and_normalised() -> None:
+    clean = IvsProvider.validate_config(
+        {
+            "region": "eu-west-1",
+            "latency_mode": "low",
+            "channel_type": "advanced_hd",
+            "recording_configuration_arn": RECORDING,
+            "replay_base_url": "https://d111.cloudfront.net/",
+            "endpoint_url": "http://127.0.0.1:5000",
+        }
+    )
+    assert clean == {
+        "region": "eu-west-1",
+        "latency_mode": "LOW",
+        "channel_type": "ADVANCED_HD",
+        "recording_configuration_arn": RECORDING,
+        "replay_base_url": "https://d111.cloudfront.net",
+        "endpoint_url": "http://127.0.0.1:5000",
+    }
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"region": "Europe"},
+        {"region": "eu-west-1", "latency_mode": "ULTRA"},
+        {"region": "eu-west-1", "channel_type": "PREMIUM"},
+        {"region": "eu-west-1", "recording_configuration_arn": "arn:aws:s3:::bucket"},
+        {"region": "eu-west-1", "replay_base_url": "ftp://cdn"},
+        {"region": "eu-west-1", "endpoint_url": "javascript:alert(1)"},
+        {"region": "eu-west-1", "api_key": "x"},
+    ],
+)
+def test_wrong_settings_are_refused(config: dict[str, Any]) -> None:
+    with pytest.raises(InvalidProviderConfig):
+        IvsProvider.validate_config(config)
+
+
+# --- EventBridge ---------------------------------------------------------------------------------
+
+
+def test_the_shared_secret_must_be_one_of_the_configured_ones() -> None:
+    verify_secret(given="current", secrets=["previous", "current"])
+    for given, secrets in [
+        (None, ["current"]),
+        ("", ["current"]),
+        ("wrong", ["current"]),
+        ("current", []),
+        ("", [""]),
+        ("curren", ["current"]),
+    ]:
+        with pytest.raises(BadSecret):
+            verify_secret(given=given, secrets=secrets)
+
+
+def test_stream_state_changes_map_to_what_they_mean_for_a_live() -> None:
+    expected = {
+        "Session Created": (Kind.CONNECTED, "connected"),
+        "Stream Start": (Kind.LIVE, "live"),
+        "Session Ended": (Kind.DISCONNECTED, "disconnected"),
+        "Stream End": (Kind.DISCONNECTED, "disconnected"),
+        "Stream Failure": (Kind.OTHER, "failed"),
+        "Stream Takeover": (Kind.OTHER, None),
+    }
+    at = datetime(2024, 5, 16, 15, 54, 9, tzinfo=UTC)
+    for name, (kind, state) in expected.items():
+        ref, event = parse_event(stream_state(CHANNEL, name, event_id="eb-1", at=at), grace_s=12.5)
+        assert (ref, event.kind, event.state, event.type) == (CHANNEL, kind, state, name)
+        assert (event.source, event.id, event.occurred_at) == ("ivs", "eb-1", at)
+        assert event.grace_s == (12.5 if kind is Kind.DISCONNECTED else None)
+
+
+def test_a_finished_recording_becomes_a_replay_url() -> None:
+    prefix = "ivs/v1/123456789012/AbCdef1G2hij/2024/5/16/15/54/st-1"
+    _, event = parse_event(recording_state(CHANNEL, "Recording End", prefix=prefix), grace_s=0)
+    assert event.kind is Kind.REPLAY_READY
+    assert event.replay_url == (
+        f"https://shop-recordings.s3.eu-west-1.amazonaws.com/{prefix}/media/hls/master.m3u8"
+    )
+    _, event = parse_event(
+        recording_state(CHANNEL, "Recording End", prefix=prefix),
+        grace_s=0,
+        replay_base_url="https://d111.cloudfront.net",
+    )
+    assert event.replay_url == f"https://d111.cloudfront.net/{prefix}/media/hls/master.m3u8"
+    for status in ("Recording Start", "Recording Start Failure", "Recording End Failure"):
+        _, event = parse_event(recording_state(CHANNEL, status), grace_s=0)
+        assert (event.kind, event.replay_url, event.type) == (Kind.OTHER, None, status)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "prefix"),
+    [
+        ("shop-recordings", "ivs/../../etc/passwd"),
+        ("shop-recordings", "ivs/v1?x=<script>"),
+        ("shop-recordings", "/absolute"),
+        ("Shop_Recordings!", "ivs/v1/1"),
+    ],
+)
+def test_a_recording_where_ivs_never_writes_is_not_turned_into_a_url(
+    bucket: str, prefix: str
+) -> None:
+    body = recording_state(CHANNEL, "Recording End", bucket=bucket, prefix=prefix)
+    _, event = parse_event(body, grace_s=0)
+    assert (event.kind, event.replay_url) == (Kind.OTHER, None)
+
+
+def test_events_about_no_channel_name_none() -> None:
+    body = json.loads(stream_state(CHANNEL, "Stream Start"))
+    body["resources"] = []
+    ref, event = parse_event(json.dumps(body).encode(), grace_s=0)
+    assert (ref, event.kind) == (None, Kind.LIVE)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"source": "aws.s3"},
+        {"id": None},
+        {"id": ""},
+        {"time": "yesterday"},
+        {"detail": "Stream Start"},
+        {"resources": "arn"},
+    ],
+)
+def test_anything_but_an_ivs_event_is_refused(change: dict[str, Any]) -> None:
+    body = {**json.loads(stream_state(CHANNEL, "Stream Start")), **change}
+    body = {name: value for name, value in body.items() if value is not None}
+    with pytest.raises(ValueError):
+        parse_event(json.dumps(body).encode(), grace_s=0)
+    with pytest.raises(ValueError):
+        parse_event(b"not json", grace_s=0)
+
+
+# --- the provider's calls ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> StubbedIvs:
+    stub = StubbedIvs()
+    monkeypatch.setattr(ivs, "new_client", stub.new_client)
+    return stub
+
+
+def provider(**config: Any) -> IvsProvider:
+    secrets = {"access_key_id": "AKIATEST", "secret_access_key": "never-shown-0123456789"}
+    return IvsProvider(config={"region": "eu-west-1", **config}, secrets=secrets)
+
+
+async def test_a_live_gets_a_channel_named_and_tagged_after_it(stubbed: StubbedIvs) -> None:
+    stream_id = uuid4()
+    stubbed.answer(
+        "create_channel",
+        {
+            "channel": {
+                "arn": CHANNEL,
+                "ingestEndpoint": "a1b2c3d4e5f6.global-contribute.live-video.net",
+                "playbackUrl": "https://a1b2.eu-west-1.playback.live-video.net/api/video/v1/x.m3u8",
+            },
+            "streamKey": {
+                "arn": "arn:aws:ivs:eu-west-1:123456789012:stream-key/k",
+                "value": "sk_1",
+            },
+        },
+        {
+            "name": f"vitrine-{stream_id}",
+            "latencyMode": "NORMAL",
+            "type": "BASIC",
+            "tags": {"vitrine:stream_id": str(stream_id)},
+            "recordingConfigurationArn": RECORDING,
+        },
+    )
+    live = provider(
+        latency_mode="NORMAL", channel_type="BASIC", recording_configuration_arn=RECORDING
+    )
+    ingest = await live.create(stream_id=stream_id, stream_key="unused", playback_id="p")
+    assert ingest.ingest_url == "rtmps://a1b2c3d4e5f6.global-contribute.live-video.net:443/app/"
+    assert (ingest.stream_key, ingest.provider_ref) == ("sk_1", CHANNEL)
+    assert ingest.playback_url.endswith("/x.m3u8")
+    stubbed.stubber.assert_no_pending_responses()
+
+
+async def test_rotating_the_key_deletes_the_channels_keys_then_makes_one(
+    stubbed: StubbedIvs,
+) -> None:
+    old = KEY
+    stubbed.answer(
+        "list_stream_keys",
+        {"streamKeys": [{"arn": old, "channelArn": CHANNEL}]},
+        {"channelArn": CHANNEL},
+    )
+    stubbed.answer("delete_stream_key", {}, {"arn": old})
+    stubbed.answer(
+        "create_stream_key",
+        {"streamKey": {"arn": f"{old}2", "channelArn": CHANNEL, "value": "sk_new"}},
+    )
+    key = await provider().rotate_key(stream_id=uuid4(), provider_ref=CHANNEL, stream_key="x")
+    assert key == "sk_new"
+    stubbed.stubber.assert_no_pending_responses()
+
+
+async def test_deleting_a_channel_already_gone_is_fine(stubbed: StubbedIvs) -> None:
+    stubbed.fail("delete_channel", "ResourceNotFoundException", 404)
+    await provider().delete(stream_id=uuid4(), provider_ref=CHANNEL)
+    stubbed.fail("delete_channel", "AccessDeniedException", 403)
+    with pytest.raises(IvsError, match="IVS answered 403: AccessDeniedException") as error:
+        await provider().delete(stream_id=uuid4(), provider_ref=CHANNEL)
+    assert "never-shown" not in str(error.value)
+    assert not error.value.transient
+
+
+async def test_timed_metadata_tells_throttling_from_a_channel_off_air(
+    stubbed: StubbedIvs,
+) -> None:
+    stubbed.answer("put_metadata", {}, {"channelArn": CHANNEL, "metadata": "{}"})
+    stubbed.fail("put_metadata", "ChannelNotBroadcasting", 404)
+    stubbed.fail("put_metadata", "ThrottlingException", 429)
+    stubbed.fail("put_metadata", "InternalServerException", 500)
+    live = provider()
+    assert await live.put_metadata(channel_arn=CHANNEL, metadata="{}") is True
+    assert await live.put_metadata(channel_arn=CHANNEL, metadata="{}") is False
+    for _ in range(2):
+        with pytest.raises(IvsError) as error:
+            await live.put_metadata(channel_arn=CHANNEL, metadata="{}")
+        assert error.value.transient
+    with pytest.raises(ValueError):
+        await live.put_metadata(channel_arn=CHANNEL, metadata="x" * 1025)
+
+
+async def test_half_a_key_pair_is_a_settings_error() -> None:
+    half = IvsProvider(config={"region": "eu-west-1"}, secrets={"access_key_id": "AKIATEST"})
+    with pytest.raises(InvalidProviderConfig):
+        await half.delete(stream_id=uuid4(), provider_ref=CHANNEL)
+
+
+# --- timed metadata ------------------------------------------------------------------------------
+
+
+def featured(**fields: Any) -> ProductFeatured:
+    product = {
+        "product_id": uuid4(),
+        "name": "Silk scarf",
+        "price": Decimal("49.90"),
+        "live_price": Decimal("39.90"),
+        "currency": "EUR",
+        "promo_code": "LIVE10",
+        "image_url": "https://shop.example/scarf.jpg",
+        "product_url": "https://shop.example/scarf",
+        **fields,
+    }
+    return ProductFeatured(product=LiveProduct(**product))
+
+
+def document(payload: Any) -> tuple[str, dict[str, Any], UUID]:
+    """The timed metadata of `payload`'s event: as sent, parsed, and the event's id."""
+    envelope = new_envelope(payload, stream_id=uuid4(), producer="products")
+    text = timed_metadata(envelope)
+    assert text is not None
+    return text, json.loads(text), envelope.id
+
+
+def test_a_featured_product_becomes_a_compact_card() -> None:
+    payload = featured()
+    text, doc, event_id = document(payload)
+    assert " " not in text.replace("Silk scarf", "")
+    assert (doc["v"], doc["type"], doc["event_id"]) == (1, "product.featured", str(event_id))
+    assert doc["product"] == {
+        "id": str(payload.product.product_id),
+        "name": "Silk scarf",
+        "price": "49.90",
+        "live_price": "39.90",
+        "currency": "EUR",
+        "promo_code": "LIVE10",
+        "add_to_cart": "/api/live/cart/items",
+        "image_url": "https://shop.example/scarf.jpg",
+        "product_url": "https://shop.example/scarf",
+    }
+    product_id = uuid4()
+    _, doc, _ = document(ProductUnfeatured(product_id=product_id))
+    assert (doc["type"], doc["product"]) == ("product.unfeatured", {"id": str(product_id)})
+    other = new_envelope(ProductAdded(product=featured().product), stream_id=uuid4(), producer="p")
+    assert timed_metadata(other) is None
+
+
+@pytest.mark.parametrize("name_length", [10, 150, 200, 400])
+@pytest.mark.parametrize("url_length", [0, 300, 900, 2048])
+@pytest.mark.parametrize("letter", ["a", "é", "🧣"])
+def test_a_card_never_exceeds_one_kilobyte(name_length: int, url_length: int, letter: str) -> None:
+    long_url = "https://shop.example/" + "p" * max(0, url_length - 21) if url_length else None
+    payload = featured(
+        name=letter * name_length,
+        image_url=long_url,
+        product_url=long_url,
+        promo_code="P" * 64,
+    )
+    text, doc, _ = document(payload)
+    assert len(text.encode()) <= 1024
+    card = doc["product"]
+    assert card["id"] == str(payload.product.product_id)
+    assert (card["price"], card["currency"]) == ("49.90", "EUR")
+    kept = card["name"].removesuffix("…")
+    assert kept and payload.product.name.startswith(kept)
+
+
+def test_links_go_before_the_name_is_cut() -> None:
+    _, doc, _ = document(featured(name="Écharpe " * 20, image_url="https://i/" + "x" * 900))
+    assert "image_url" not in doc["product"] and "product_url" not in doc["product"]
+    assert doc["product"]["name"] == ("Écharpe " * 20)[:200]
+
+
+# --- pacing and retries --------------------------------------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0)
+
+
+class FakeChannel:
+    """Stands in for IvsProvider.put_metadata: answers from a script, notes when it was called."""
+
+    def __init__(self, clock: FakeTime, answers: list[bool | IvsError] | None = None) -> None:
+        self.time = clock
+        self.answers = answers or []
+        self.calls: list[tuple[float, str]] = []
+
+    async def put_metadata(self, *, channel_arn: str, metadata: str) -> bool:
+        self.calls.append((self.time.now, metadata))
+        self.time.now += 0.01  # the call takes a little while
+        answer = self.answers.pop(0) if self.answers else True
+        if isinstance(answer, IvsError):
+            raise answer
+        return answer
+
+
+def sync_for(clock: FakeTime, *, max_attempts: int = 5) -> FeaturedProductSync:
+    pacer = ChannelPacer(rate=5, per_s=1.0, clock=clock.clock, sleep=clock.sleep)
+    return FeaturedProductSync(
+        deps=cast(Deps, None), pacer=pacer, sleep=clock.sleep, max_attempts=max_attempts
+    )
+
+
+def at(seconds: float) -> datetime:
+    return datetime(2024, 5, 16, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+async def test_at_most_five_calls_a_second_reach_a_channel_and_none_is_dropped() -> None:
+    clock = FakeTime()
+    sync, channel = sync_for(clock), FakeChannel(clock)
+    for n in range(12):
+        await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata=str(n), at=at(n))
+    starts = [start for start, _ in channel.calls]
+    assert [metadata for _, metadata in channel.calls] == [str(n) for n in range(12)]
+    for first, sixth in zip(starts, starts[5:], strict=False):
+        assert sixth - first >= 1.0
+    other = FakeChannel(clock)
+    await sync.push(cast(IvsProvider, other), channel=channel_arn("other"), metadata="x", at=at(0))
+    assert other.calls[0][0] == clock.now - 0.01  # another channel does not wait
+
+
+async def test_throttling_and_server_errors_are_tried_again_with_backoff() -> None:
+    clock = FakeTime()
+    throttled = IvsError("IVS answered 429", code="ThrottlingException", transient=True)
+    failing = IvsError("IVS answered 500", code="InternalServerException", transient=True)
+    channel = FakeChannel(clock, [throttled, failing, True])
+    sync = sync_for(clock)
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="m", at=at(0))
+    assert [metadata for _, metadata in channel.calls] == ["m", "m", "m"]
+    assert sync.pushed == 1
+
+    gave_up = FakeChannel(clock, [throttled] * 3)
+    with pytest.raises(IvsError):  # the consumer tries the event again later
+        await sync_for(clock, max_attempts=3).push(
+            cast(IvsProvider, gave_up), channel=CHANNEL, metadata="m", at=at(0)
+        )
+    assert len(gave_up.calls) == 3
+
+
+async def test_refusals_and_channels_off_air_are_not_tried_again() -> None:
+    clock = FakeTime()
+    denied = IvsError("IVS answered 403", code="AccessDeniedException")
+    channel = FakeChannel(clock, [denied, False])
+    sync = sync_for(clock)
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="a", at=at(0))
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="b", at=at(1))
+    assert len(channel.calls) == 2 and sync.pushed == 0
+
+
+async def test_an_event_older_than_one_already_shown_is_not_shown() -> None:
+    clock = FakeTime()
+    channel, sync = FakeChannel(clock), sync_for(clock)
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="new", at=at(10))
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="old", at=at(5))
+    assert [metadata for _, metadata in channel.calls] == ["new"]
+
+
+def test_idle_channels_are_forgotten() -> None:
+    clock = FakeTime()
+    pacer = ChannelPacer(rate=5, per_s=1.0, clock=clock.clock, sleep=clock.sleep, keep=2)
+    first = pacer.channel("a")
+    first.done()
+    pacer.channel("b")
+    clock.now += 5
+    pacer.channel("c")
+    assert pacer.channel("a") is not first
