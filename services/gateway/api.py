@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from chassis.asyncapi import build as build_asyncapi
 from chassis.auth import AdminUser, MaybeUser, Principal
 from services.gateway.live import gather_live
+from services.gateway.replay import Replay, gather_replay, has_replay
 from services.gateway.upstream import Upstream as UpstreamClient
 
 router = APIRouter()
@@ -22,7 +23,10 @@ def upstream(request: Request) -> UpstreamClient:
 Upstream = Annotated[UpstreamClient, Depends(upstream)]
 
 
-@router.get("/api/live/streams", tags=["streams"], summary="List lives")
+@router.get(
+    "/api/live/streams", tags=["streams"],
+    summary="List lives (non-admins: scheduled and live ones; ?status=ended: those with a replay)",
+)  # fmt: skip
 async def list_streams(request: Request, caller: MaybeUser, up: Upstream) -> Response:
     return await up.forward(request, "streams")
 
@@ -43,6 +47,22 @@ async def get_stream(request: Request, stream_id: StreamId, caller: MaybeUser) -
     if live is None:
         raise HTTPException(404, "no such live")
     return live
+
+
+@router.get(
+    "/api/live/streams/{stream_id}/replay", tags=["streams"], response_model=Replay,
+    summary="A shoppable replay: an ended live's recording and what was featured when",
+)  # fmt: skip
+async def get_replay(request: Request, stream_id: StreamId, caller: MaybeUser) -> Replay:
+    """404 unless the live ended with a replay (admins may see one as soon as it exists)."""
+    replay = await gather_replay(
+        upstream=request.app.state.upstream,
+        stream_id=str(stream_id),
+        token=caller.token if caller else None,
+    )
+    if replay is None:
+        raise HTTPException(404, "no replay of this live")
+    return replay
 
 
 @router.put("/api/live/streams/{stream_id}", tags=["streams"], summary="Update a live")
@@ -131,15 +151,19 @@ async def chat_options(
 
 async def _known_live(request: Request, stream_id: uuid.UUID, caller: Principal | None) -> None:
     """The products service learns of lives from events; the gateway makes sure this one exists
-    (for the caller) before a product command reaches it."""
+    (for the caller: one to watch, or to watch again) before a product command reaches it."""
+    upstream = request.app.state.upstream
+    token = caller.token if caller else None
     if caller is None:
-        if not await request.app.state.visibility.visible(str(stream_id)):
-            raise HTTPException(404, "no such live")
-        return
-    status, _ = await request.app.state.upstream.get_json(
-        "streams", f"/api/live/streams/{stream_id}", token=caller.token
-    )
-    if status == 404:
+        if await request.app.state.visibility.visible(str(stream_id)):
+            return
+    else:
+        status, _ = await upstream.get_json(
+            "streams", f"/api/live/streams/{stream_id}", token=token
+        )
+        if status != 404:
+            return
+    if not await has_replay(upstream=upstream, stream_id=str(stream_id), token=token):
         raise HTTPException(404, "no such live")
 
 

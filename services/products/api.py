@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, R
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.auth import AdminUser, MaybeUser
+from chassis.auth import AdminUser, MaybeUser, admin, signed_in
 from contracts.products import LiveProduct
+from contracts.streams import StreamStatus
 from services.products import catalog, catalog_settings, showcase, viewers
-from services.products.cards import StreamNotFound
+from services.products.cards import StreamNotFound, live_status
 from services.products.catalog_settings import Deps
 from services.products.schemas import (
     IDEMPOTENCY_KEY_MAX,
@@ -191,9 +192,13 @@ async def featured_product(stream_id: UUID, session: SessionDep, user: MaybeUser
 
 @live_router.get("/streams/{stream_id}/featured-history", response_model=list[FeaturedPeriodPublic])
 async def featured_history(
-    stream_id: UUID, session: SessionDep, _: AdminUser
+    stream_id: UUID, session: SessionDep, user: MaybeUser
 ) -> list[FeaturedPeriodPublic]:
-    """Which product was presented when, in seconds from the live's start (a shoppable replay)."""
+    """Which product was presented when, in seconds from the live's start: admins any time,
+    anyone once the live has ended (a shoppable replay's timeline)."""
+    admin_caller = user is not None and user.is_admin
+    if not admin_caller and (await live_status(session, stream_id)).status != StreamStatus.ENDED:
+        await admin(await signed_in(user))  # refused as by any admin-only route
     return await showcase.featured_history(session=session, stream_id=stream_id)
 
 

@@ -61,7 +61,8 @@ async def list_streams(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[StreamOut]:
-    """Lives, on air first; non-admins see only scheduled and live ones."""
+    """Lives, on air first; non-admins see only scheduled and live ones, and with
+    `?status=ended` the lives that have a replay."""
     admin = user is not None and user.is_admin
     streams = await service.list_streams(
         session=session, include_ended=admin, status=status_, limit=limit, offset=offset
@@ -84,6 +85,14 @@ async def get_stream(
     admin = user is not None and user.is_admin
     stream = await service.get_stream(session=session, stream_id=stream_id, include_ended=admin)
     return present(stream, deps=deps, admin=admin)
+
+
+@router.get("/streams/{stream_id}/replay", response_model=StreamPublic)
+async def get_replay(stream_id: UUID, session: SessionDep, user: MaybeUser) -> StreamPublic:
+    """The public view of a live that can be watched again: ended, with a replay."""
+    admin = user is not None and user.is_admin
+    stream = await service.get_replay(session=session, stream_id=stream_id, admin=admin)
+    return StreamPublic(**service.stream_view(stream).model_dump())
 
 
 @router.put("/streams/{stream_id}", response_model=StreamAdmin)

@@ -81,8 +81,10 @@ async def list_streams(
     limit: int = 50,
     offset: int = 0,
 ) -> list[LiveStream]:
-    """Lives on air first, then the next ones to come, then the rest (newest first)."""
-    visible = list(StreamStatus) if include_ended else list(PUBLIC_STATUSES)
+    """Lives on air first, then the next ones to come, then the rest (newest first). Ended lives
+    alone come latest ended first; without `include_ended`, only those with a replay."""
+    replays_only = not include_ended and status is StreamStatus.ENDED
+    visible = list(StreamStatus) if include_ended or replays_only else list(PUBLIC_STATUSES)
     if status is not None and status not in visible:
         return []
     statuses = [status] if status is not None else visible
@@ -99,12 +101,30 @@ async def list_streams(
         .limit(limit)
         .offset(offset)
     )
+    if status is StreamStatus.ENDED:
+        query = query.order_by(None).order_by(
+            col(LiveStream.ended_at).desc().nulls_last(), col(LiveStream.id)
+        )
+    if replays_only:
+        query = query.where(col(LiveStream.replay_url).is_not(None))
     return list((await session.execute(query)).scalars())
 
 
 async def get_stream(*, session: AsyncSession, stream_id: UUID, include_ended: bool) -> LiveStream:
     stream = await session.get(LiveStream, stream_id)
     if stream is None or (not include_ended and stream.status not in PUBLIC_STATUSES):
+        raise StreamNotFound(stream_id)
+    return stream
+
+
+async def get_replay(*, session: AsyncSession, stream_id: UUID, admin: bool) -> LiveStream:
+    """A live whose replay may be watched: ended with a recording (admins: once it has one)."""
+    stream = await session.get(LiveStream, stream_id)
+    if (
+        stream is None
+        or stream.replay_url is None
+        or (not admin and stream.status is not StreamStatus.ENDED)
+    ):
         raise StreamNotFound(stream_id)
     return stream
 

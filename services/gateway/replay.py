@@ -1,0 +1,124 @@
+"""A shoppable replay: an ended live's recording, and which product was featured when.
+
+Composed from the streams service (the live's public view, given only for a live that ended with a
+replay) and the products service (the live's public product cards and its featured history). The
+timeline counts seconds from the live's start, which is where the recording starts: each moment
+is a product card with the stretch of the replay during which it was featured.
+"""
+
+import asyncio
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import HTTPException
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from contracts.products import LiveProduct
+from contracts.streams import StreamView
+from services.gateway.upstream import Upstream
+
+
+class ReplayMoment(LiveProduct):
+    """A product card, featured from `from_s` to `to_s` seconds into the replay."""
+
+    from_s: float = Field(ge=0)
+    to_s: float | None = Field(description="null: still featured (a live not ended yet)")
+
+
+class Replay(BaseModel):
+    stream: StreamView
+    replay_url: str
+    duration_s: float | None = Field(description="from the live's start to its end")
+    timeline: list[ReplayMoment] = Field(description="in order; a product may come back")
+    products: list[LiveProduct] = Field(
+        description="the live's products; none is featured: the timeline says when each was"
+    )
+
+
+class FeaturedPeriod(BaseModel):
+    """One stretch of the products service's featured history (the fields used here)."""
+
+    product_id: UUID
+    featured_at: datetime
+    unfeatured_at: datetime | None
+
+
+_HISTORY = TypeAdapter(list[FeaturedPeriod])
+_CARDS = TypeAdapter(list[LiveProduct])
+
+
+async def gather_replay(*, upstream: Upstream, stream_id: str, token: str | None) -> Replay | None:
+    """The replay, or None when the caller may not watch one (no such live, not ended, no
+    recording). Only public views are read, so no secret can reach the answer."""
+    live = f"/api/live/streams/{stream_id}"
+    (status, stream), (history_status, history), (cards_status, cards) = await asyncio.gather(
+        upstream.get_json("streams", f"{live}/replay", token=token),
+        # The caller's token: an admin may look at a replay before the products service has
+        # heard that the live ended; anyone may afterwards.
+        upstream.get_json("products", f"{live}/featured-history", token=token),
+        upstream.get_json("products", f"{live}/products"),  # as any viewer sees them
+    )
+    if status == 404:
+        return None
+    if status != 200:
+        raise HTTPException(status, stream.get("detail") if isinstance(stream, dict) else None)
+    if history_status == 404 or cards_status == 404:
+        return None  # deleted meanwhile
+    if history_status != 200 or cards_status != 200:
+        # The products service learns that a live ended from an event: a moment after.
+        raise HTTPException(503, "the replay's products are not ready yet", {"Retry-After": "1"})
+    try:
+        view = StreamView.model_validate(stream)
+        periods, products = _HISTORY.validate_python(history), _CARDS.validate_python(cards)
+    except ValidationError:
+        raise HTTPException(502, "a service answered an unexpected replay") from None
+    assert view.replay_url is not None  # the streams service answers only lives with one
+    return Replay(
+        stream=view,
+        replay_url=view.replay_url,
+        duration_s=_seconds(view.started_at, view.ended_at),
+        timeline=timeline(stream=view, periods=periods, products=products),
+        products=[p.model_copy(update={"is_featured": False}) for p in products],
+    )
+
+
+def timeline(
+    *, stream: StreamView, periods: list[FeaturedPeriod], products: list[LiveProduct]
+) -> list[ReplayMoment]:
+    """Each featured period as a moment of the replay, clipped to the live's time on air.
+    Products no longer in the live (or hidden) are left out: a viewer could not buy them."""
+    start = stream.started_at
+    if start is None:
+        return []
+    end_s = _seconds(start, stream.ended_at)
+    cards = {product.product_id: product for product in products}
+    moments = []
+    for period in periods:
+        card = cards.get(period.product_id)
+        if card is None:
+            continue
+        from_s = max(0.0, _seconds(start, period.featured_at) or 0.0)
+        to_s = _seconds(start, period.unfeatured_at or stream.ended_at)
+        if end_s is not None:
+            from_s, to_s = min(from_s, end_s), min(to_s if to_s is not None else end_s, end_s)
+        if to_s is not None and to_s <= from_s:
+            continue  # before the live started, or after it ended
+        moment = {**card.model_dump(), "is_featured": True, "from_s": from_s, "to_s": to_s}
+        moments.append(ReplayMoment.model_validate(moment))
+    return moments
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+async def has_replay(*, upstream: Upstream, stream_id: str, token: str | None) -> bool:
+    """Whether the caller may watch this live again (what its products' routes then accept)."""
+    status, _ = await upstream.get_json(
+        "streams", f"/api/live/streams/{stream_id}/replay", token=token
+    )
+    if status not in (200, 404):
+        raise HTTPException(503, "the streams service cannot tell right now")
+    return status == 200
