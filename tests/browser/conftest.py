@@ -115,3 +115,12 @@ async def nginx_rtmp(system, gateway, tokens) -> AsyncIterator[NginxRtmp]:
     await gateway.put("/api/live/settings", json=restored, headers=admin)
     await asyncio.to_thread(server.stop)
     shutil.rmtree(server.root, ignore_errors=True)
+
+
+async def eventually_playing(video, timeout_s: float = 30.0) -> float:
+    """The video's position once past one second (polled: the page's CSP forbids eval)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (position := await video.evaluate("v => v.currentTime")) <= 1:
+        assert asyncio.get_running_loop().time() < deadline, "the video never played"
+        await asyncio.sleep(0.2)
+    return position

@@ -1,20 +1,10 @@
 """With ffmpeg publishing to a local nginx-rtmp, the viewer page's video actually plays."""
 
-import asyncio
-
 from playwright.async_api import expect
 
+from tests.browser.conftest import eventually_playing
 from tests.conftest import auth
 from tests.support.encoder import publishing
-
-
-async def eventually_playing(video, timeout_s: float = 30.0) -> float:
-    """The video's position once past one second (polled: the page's CSP forbids eval)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while (position := await video.evaluate("v => v.currentTime")) <= 1:
-        assert asyncio.get_running_loop().time() < deadline, "the video never played"
-        await asyncio.sleep(0.2)
-    return position
 
 
 async def test_the_viewer_page_plays_the_video_an_encoder_publishes(

@@ -1,5 +1,6 @@
-// The HLS player: hls.js (installed by `npm ci`, served from /static/vendor), or the browser's
-// own HLS (Safari, iOS). Before the encoder publishes, the playlist 404s: keep trying quietly.
+// The player: HLS through hls.js (installed by `npm ci`, served from /static/vendor) or the
+// browser's own HLS (Safari, iOS); anything else, a replay's MP4, the browser plays itself.
+// Before the encoder publishes, the playlist 404s: keep trying quietly.
 
 const RETRY_MS = 2_000;
 
@@ -19,7 +20,10 @@ export class Player {
     if (!url) return;
     this.video.muted = true; // browsers only autoplay muted; the controls unmute
     const Hls = window.Hls;
-    if (Hls?.isSupported()) {
+    if (!isHls(url)) {
+      this.video.src = url;
+      this.video.play().catch(() => {});
+    } else if (Hls?.isSupported()) {
       this.startHls(Hls, url);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
       this.video.src = url;
@@ -63,4 +67,8 @@ export class Player {
     this.video.removeAttribute("src");
     this.video.load();
   }
+}
+
+function isHls(url) {
+  return new URL(url, location.href).pathname.endsWith(".m3u8");
 }

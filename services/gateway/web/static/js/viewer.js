@@ -2,19 +2,24 @@
 
 import { ApiError, api, randomId } from "./api.js";
 import { mountSignIn, onAuthChange, setToken, token, user } from "./auth.js";
+import { ViewerCart } from "./cart.js";
+import { renderChatLog } from "./chatlog.js";
 import {
-  formatDate, formatPrice, formatTime, languageButton, onLanguageChange, t, translate,
+  formatDate, formatPrice, languageButton, onLanguageChange, t, translate,
 } from "./i18n.js";
 import { LiveSocket } from "./livesocket.js";
 import { LiveState, el } from "./livestate.js";
 import { Player } from "./player.js";
+import { ReplayTimeline, loadReplay } from "./replay.js";
 
 const $ = (id) => document.getElementById(id);
 const state = new LiveState();
 const player = new Player($("video"));
 const sessionId = viewerSession();
+const cart = new ViewerCart(sessionId, { box: $("featured"), status: $("cart-status") });
 let socket = null;
-let cart = null;
+let replayUrl = null; // replay mode: the recording played instead of the live
+let replay = null; // then, the timeline of featured products following the video
 let chatFeedbackTimer = null;
 
 function viewerSession() {
@@ -66,14 +71,58 @@ async function start() {
       $("live").hidden = false;
       renderAll(true);
     },
-    onEvent: (frame) => render(state.apply(frame)),
+    onEvent: (frame) => {
+      render(state.apply(frame));
+      // The live ended and its recording is ready: watch it again, shoppable.
+      if (state.stream?.status === "ended" && state.stream.replay_url) watchReplay(streamId);
+    },
     onMessage: serverMessage,
     onState: connectionState,
     onBadToken: () => setToken(null),
   });
   window.vitrine = { socket, state, player }; // for the console (and the browser tests)
   socket.connect();
-  loadCart();
+  cart.load();
+}
+
+let replayLoading = null;
+let replayTries = 0;
+
+/** Replay mode, if the live has a replay: resolves to whether it has one. */
+function watchReplay(streamId) {
+  replayLoading ??= enterReplay(streamId).finally(() => { replayLoading = null; });
+  return replayLoading;
+}
+
+async function enterReplay(streamId) {
+  if (replayUrl) return true;
+  let found;
+  try {
+    found = await loadReplay(streamId);
+  } catch {
+    // Being made (the products service is a moment behind) or a network hiccup: try again.
+    if (replayTries++ < 10) setTimeout(() => watchReplay(streamId), 2_000);
+    return false;
+  }
+  if (!found) return false;
+  socket?.stop(); // nothing more happens in an ended live
+  replayUrl = found.replay.replay_url;
+  state.applySnapshot({ stream: found.replay.stream, products: found.replay.products,
+    recent_messages: found.chat, pinned_messages: found.pinned });
+  notice("");
+  $("live").hidden = false;
+  $("chat-signin").dataset.i18n = "chat.replay";
+  renderChatForm();
+  renderAll(true); // the player now plays the recording, from its start
+  replay = new ReplayTimeline($("video"), found.replay.timeline, (moment) => {
+    state.featured = moment;
+    for (const product of state.products) {
+      product.is_featured = product.product_id === moment?.product_id;
+    }
+    renderProducts();
+  });
+  window.vitrine.replay = replay;
+  return true;
 }
 
 function connectionState(name, detail) {
@@ -82,9 +131,13 @@ function connectionState(name, detail) {
   if (name === "reconnecting") box.textContent = t("live.reconnecting");
   else box.textContent = "";
   if (name === "closed" && detail?.code === 4404) {
-    $("live").hidden = true;
-    player.play(null);
-    notice(t("live.notfound"));
+    // Not a live to watch: maybe one to watch again.
+    watchReplay(socket.streamId).then((found) => {
+      if (found) return;
+      $("live").hidden = true;
+      player.play(null);
+      notice(t("live.notfound"));
+    });
   }
 }
 
@@ -112,16 +165,16 @@ function renderStream() {
   $("live-description").textContent = stream.description || "";
   const badge = $("live-badge");
   badge.hidden = false;
-  badge.className = `badge ${stream.status}`;
-  badge.textContent = t(
-    { live: "live.badge", scheduled: "live.scheduled", ended: "live.ended" }[stream.status],
-  );
+  badge.className = `badge ${replayUrl ? "replay" : stream.status}`;
+  badge.textContent = t(replayUrl ? "live.replay"
+    : { live: "live.badge", scheduled: "live.scheduled", ended: "live.ended" }[stream.status]);
   $("live-when").textContent =
-    stream.status === "scheduled" && stream.scheduled_at
-      ? t("live.starts", { when: formatDate(stream.scheduled_at) })
-      : "";
-  const playing = stream.status === "live" && stream.playback_url;
-  player.play(playing ? stream.playback_url : null);
+    replayUrl && stream.started_at ? t("live.aired", { when: formatDate(stream.started_at) })
+      : stream.status === "scheduled" && stream.scheduled_at
+        ? t("live.starts", { when: formatDate(stream.scheduled_at) })
+        : "";
+  const playing = replayUrl || (stream.status === "live" && stream.playback_url);
+  player.play(playing || null);
   $("video-waiting").hidden = Boolean(playing);
   $("video-waiting").textContent = stream.status === "ended" ? t("live.ended") : t("live.waiting");
 }
@@ -196,74 +249,19 @@ function openProduct(product) {
   if (product.product_url) window.open(product.product_url, "_blank", "noopener");
 }
 
-async function addToCart(product, button) {
-  const label = button.textContent;
-  button.disabled = true;
-  button.textContent = t("product.adding");
-  try {
-    cart = await api("/api/live/cart/items", {
-      method: "POST",
-      headers: { "Idempotency-Key": randomId() }, // one per click: a retried request adds once
-      body: { stream_id: state.stream.id, product_id: product.product_id, quantity: 1, session_id: sessionId },
-    });
-    $("cart-status").textContent = t("product.added");
-    renderCart();
-  } catch (error) {
-    $("cart-status").textContent = t("cart.error", { detail: error.detail ?? error.message });
-  } finally {
-    button.disabled = false;
-    button.textContent = label;
-  }
-}
-
-async function loadCart() {
-  try {
-    cart = await api(`/api/live/cart?session_id=${encodeURIComponent(sessionId)}`);
-    renderCart();
-  } catch {
-    // no cart yet, or the products service is away: the button still works later
-  }
-}
-
-function renderCart() {
-  document.querySelector(".checkout")?.remove();
-  if (!cart?.lines?.length || !cart.checkout_url) return;
-  const items = cart.lines.reduce((n, line) => n + line.quantity, 0);
-  $("featured").append(el("a", { class: "checkout button primary", href: cart.checkout_url,
-    text: t("cart.checkout", { n: items, total: formatPrice(cart.total, cart.currency || "EUR") }) }));
-}
-
-function messageItem(message) {
-  return el("li", { class: "message", dataset: { messageId: message.id } },
-    el("span", { class: "author", text: message.display_name }),
-    el("span", { class: "text", text: message.message }),
-    el("time", { datetime: message.created_at, text: formatTime(message.created_at) }));
+function addToCart(product, button) {
+  return cart.add(state.stream.id, product, button);
 }
 
 function renderChat(fresh) {
-  const pinned = $("pinned");
-  pinned.replaceChildren(...[...state.pinned.values()].map((m) =>
-    el("li", { class: "pinned-message", dataset: { messageId: m.id } },
-      el("span", { class: "tag", text: t("chat.pinned") }),
-      el("span", { class: "author", text: m.display_name }),
-      el("span", { class: "text", text: m.message }))));
-  pinned.hidden = state.pinned.size === 0;
-  // Only what changed touches the log, so screen readers announce new messages only.
-  const log = $("messages");
-  const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  if (fresh) log.replaceChildren();
-  const shown = new Map([...log.querySelectorAll("li.message")].map((li) => [li.dataset.messageId, li]));
-  for (const [id, li] of shown) if (!state.messages.has(id)) li.remove();
-  for (const [id, message] of state.messages) if (!shown.has(id)) log.append(messageItem(message));
-  log.querySelector(".empty")?.remove();
-  if (!state.messages.size) log.append(el("li", { class: "empty muted", text: t("chat.empty") }));
-  if (nearBottom || fresh) log.scrollTop = log.scrollHeight;
+  renderChatLog({ state, pinned: $("pinned"), log: $("messages"), fresh });
 }
 
 function renderChatForm() {
   const signedIn = Boolean(user());
-  $("chat-form").hidden = !signedIn;
-  $("chat-signin").hidden = signedIn;
+  $("chat-form").hidden = !signedIn || Boolean(replayUrl); // a replay's chat is read-only
+  $("chat-signin").hidden = signedIn && !replayUrl;
+  translate($("chat-signin").parentElement);
 }
 
 function chatFeedback(text) {
@@ -299,8 +297,8 @@ mountSignIn(document.querySelector(".signin"));
 renderChatForm();
 onAuthChange(() => {
   renderChatForm();
-  socket?.reconnectNow(); // the socket carries the token: resume signed in (or out), since=
-  loadCart();
+  if (!replayUrl) socket?.reconnectNow(); // the socket carries the token: resume signed in, since=
+  cart.load();
 });
 onLanguageChange(() => state.stream && renderAll());
 start().catch((error) => notice(t("error.generic", { detail: error instanceof ApiError ? error.detail : error })));
