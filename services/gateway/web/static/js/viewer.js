@@ -40,7 +40,9 @@ async function chooseLive() {
   const next = lives
     .filter((s) => s.status === "scheduled")
     .sort((a, b) => (a.scheduled_at || "9999").localeCompare(b.scheduled_at || "9999"));
-  return next[0]?.id ?? null;
+  if (next.length) return next[0].id;
+  const ended = await api("/api/live/streams?status=ended&limit=20"); // latest ended first
+  return ended.find((s) => s.replay_url)?.id ?? null; // nothing coming: the latest replay
 }
 
 function notice(text) {
