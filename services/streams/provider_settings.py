@@ -18,7 +18,12 @@ from services.streams.models import (
     SettingsRead,
     SettingsWrite,
 )
-from services.streams.providers.base import VideoProvider
+from services.streams.providers.base import (
+    InvalidProviderConfig,
+    SecretsStore,
+    SecretsUpdate,
+    VideoProvider,
+)
 from services.streams.providers.registry import (
     SUPPORTED_PLATFORMS,
     build_provider,
@@ -107,7 +112,31 @@ async def configured_provider(*, session: AsyncSession, deps: Deps) -> VideoProv
         settings=deps.settings,
         config=row.config,
         secrets=_open_all(row.secrets_sealed, box=deps.box),
+        store=_secrets_store(session, deps=deps),
     )
+
+
+def _secrets_store(session: AsyncSession, *, deps: Deps) -> SecretsStore:
+    """Lets a provider change its stored secrets in a transaction of its own, committed whatever
+    becomes of the caller's: an OAuth refresh invalidates the previous tokens at once."""
+    engine = session.bind
+
+    async def store(update: SecretsUpdate) -> dict[str, str]:
+        async with AsyncSession(engine, expire_on_commit=False) as own, own.begin():
+            row = await own.get(
+                LiveStreamSettings, SETTINGS_ROW_ID, with_for_update=True, populate_existing=True
+            )
+            if row is None:
+                raise InvalidProviderConfig("the provider's settings are gone")
+            current = _open_all(row.secrets_sealed, box=deps.box)
+            changes = await update(current)
+            if changes:
+                sealed = {name: deps.box.seal(value) for name, value in changes.items()}
+                row.secrets_sealed = {**row.secrets_sealed, **sealed}
+                row.updated_at = _now()
+            return {**current, **changes}
+
+    return store
 
 
 async def provider_of(stream: LiveStream, *, session: AsyncSession, deps: Deps) -> VideoProvider:
@@ -117,7 +146,13 @@ async def provider_of(stream: LiveStream, *, session: AsyncSession, deps: Deps) 
     secrets: dict[str, str] = {}
     if row is not None and row.platform == stream.platform:
         config, secrets = row.config, _open_all(row.secrets_sealed, box=deps.box)
-    return build_provider(stream.platform, settings=deps.settings, config=config, secrets=secrets)
+    return build_provider(
+        stream.platform,
+        settings=deps.settings,
+        config=config,
+        secrets=secrets,
+        store=_secrets_store(session, deps=deps),
+    )
 
 
 async def stored_secrets(*, session: AsyncSession, deps: Deps) -> dict[str, str]:

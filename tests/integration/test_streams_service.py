@@ -554,6 +554,13 @@ async def test_unknown_platforms_and_bad_settings_are_refused(
         {"platform": "mux", "config": {"latency_mode": "fastest"}},
         {"platform": "mux", "config": {"api_url": "ftp://x"}},
         {"platform": "restream"},
+        {
+            "platform": "custom_rtmp",
+            "config": {
+                "ingest_url": "rtmp://a/b",
+                "playback_url_template": "https://a/{playback_id.real}",
+            },
+        },
     ]
     for body in bad:
         response = await client.put("/api/live/settings", json=body, headers=admin)

@@ -1,6 +1,7 @@
 """The one interface every video provider implements."""
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -56,6 +57,12 @@ class ProviderEvent:
     grace_s: float | None = None  # DISCONNECTED: end the live after this long (None: never)
 
 
+# Given the stored secrets, the ones to change (e.g. a refreshed OAuth token pair).
+SecretsUpdate = Callable[[dict[str, str]], Awaitable[dict[str, str]]]
+# Applies an update under the settings' lock and commits it at once; returns the secrets after.
+SecretsStore = Callable[[SecretsUpdate], Awaitable[dict[str, str]]]
+
+
 class VideoProvider(Protocol):
     platform: Platform
 
@@ -89,3 +96,17 @@ def check_url(value: object, *, name: str, schemes: tuple[str, ...]) -> str:
     if any(c.isspace() for c in value):
         raise InvalidProviderConfig(f"{name} must not contain spaces")
     return value.rstrip("/")
+
+
+def check_playback_template(value: object, *, name: str, required: bool) -> str:
+    """A playback URL naming each live with `{playback_id}` (its only placeholder)."""
+    template = check_url(value, name=name, schemes=("http", "https"))
+    if required and "{playback_id}" not in template:
+        raise InvalidProviderConfig(f"{name} must contain {{playback_id}}")
+    try:
+        template.format(playback_id="x")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        raise InvalidProviderConfig(
+            f"{name} may only use the {{playback_id}} placeholder"
+        ) from None
+    return template

@@ -8,6 +8,7 @@ from services.streams.providers.base import (
     Ingest,
     InvalidProviderConfig,
     check_keys,
+    check_playback_template,
     check_url,
 )
 
@@ -24,17 +25,9 @@ class CustomRtmpProvider:
     @staticmethod
     def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         check_keys(config, allowed=CONFIG_KEYS, required=CONFIG_KEYS)
-        template = check_url(
-            config["playback_url_template"], name="playback_url_template", schemes=("http", "https")
+        template = check_playback_template(
+            config["playback_url_template"], name="playback_url_template", required=True
         )
-        if "{playback_id}" not in template:
-            raise InvalidProviderConfig("playback_url_template must contain {playback_id}")
-        try:
-            template.format(playback_id="x")
-        except (KeyError, IndexError, ValueError):
-            raise InvalidProviderConfig(
-                "playback_url_template may only use the {playback_id} placeholder"
-            ) from None
         return {
             "ingest_url": check_url(
                 config["ingest_url"], name="ingest_url", schemes=("rtmp", "rtmps", "srt")

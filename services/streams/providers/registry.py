@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from contracts.streams import Platform
-from services.streams.providers.base import UnsupportedPlatform, VideoProvider
+from services.streams.providers.base import SecretsStore, UnsupportedPlatform, VideoProvider
 from services.streams.providers.custom_rtmp import CustomRtmpProvider
 from services.streams.providers.ivs import IvsProvider
 from services.streams.providers.mux import MuxProvider
@@ -12,12 +12,17 @@ from services.streams.providers.nginx_rtmp import NginxRtmpProvider
 from services.streams.providers.restream import RestreamProvider
 from services.streams.settings import StreamsSettings
 
-Factory = Callable[[StreamsSettings, dict[str, Any], dict[str, str]], VideoProvider]
+Factory = Callable[
+    [StreamsSettings, dict[str, Any], dict[str, str], SecretsStore | None], VideoProvider
+]
 Validator = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _nginx_rtmp(
-    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+    settings: StreamsSettings,
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    store: SecretsStore | None,
 ) -> VideoProvider:
     return NginxRtmpProvider(
         ingest_url=config.get("ingest_url") or settings.rtmp_ingest_url,
@@ -28,7 +33,10 @@ def _nginx_rtmp(
 
 
 def _custom_rtmp(
-    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+    settings: StreamsSettings,
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    store: SecretsStore | None,
 ) -> VideoProvider:
     return CustomRtmpProvider(
         ingest_url=config.get("ingest_url"),
@@ -37,19 +45,28 @@ def _custom_rtmp(
 
 
 def _mux(
-    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+    settings: StreamsSettings,
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    store: SecretsStore | None,
 ) -> VideoProvider:
     return MuxProvider(config=config, secrets=secrets)
 
 
 def _restream(
-    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+    settings: StreamsSettings,
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    store: SecretsStore | None,
 ) -> VideoProvider:
-    return RestreamProvider(config=config, secrets=secrets)
+    return RestreamProvider(config=config, secrets=secrets, store=store)
 
 
 def _aws_ivs(
-    settings: StreamsSettings, config: dict[str, Any], secrets: dict[str, str]
+    settings: StreamsSettings,
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    store: SecretsStore | None,
 ) -> VideoProvider:
     return IvsProvider(config=config, secrets=secrets)
 
@@ -70,13 +87,15 @@ def build_provider(
     settings: StreamsSettings,
     config: dict[str, Any],
     secrets: dict[str, str],
+    store: SecretsStore | None = None,
 ) -> VideoProvider:
-    """The provider of `platform` configured from the environment and the admin's settings."""
+    """The provider of `platform` configured from the environment and the admin's settings;
+    `store` lets it change its stored secrets (a refreshed OAuth token)."""
     try:
         factory, _ = PROVIDERS[platform]
     except KeyError:
         raise UnsupportedPlatform(platform) from None
-    return factory(settings, config, secrets)
+    return factory(settings, config, secrets, store)
 
 
 def validate_config(platform: Platform, config: dict[str, Any]) -> dict[str, Any]:
