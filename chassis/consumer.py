@@ -7,8 +7,10 @@ lost, the service restarted mid-batch — finds its id recorded and is only ackn
 
 With `batched=True` a fetched batch is handled in one transaction (one commit for the lot, acks
 after it); if any event of it fails, the batch is rolled back and handled again one event per
-transaction, so a bad event holds back only itself. Only for handlers whose effects are all in
-the database: a rolled-back batch runs them again.
+transaction, so a bad event holds back only itself (and, redelivered, goes on its own). Only for
+handlers whose effects are all in the database: a rolled-back batch runs them again. Replicas
+sharing the durable lock rows in batches side by side: `lock_order` sorts each batch (stably) by
+the key the handler locks, so they take the locks in the same order instead of deadlocking.
 """
 
 import asyncio
@@ -30,6 +32,7 @@ from contracts import Envelope
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+LockOrder = Callable[[Envelope], tuple[str, ...]]
 
 
 class PoisonEvent(Exception):
@@ -64,6 +67,7 @@ class EventConsumer:
         ack_wait_s: float = 30.0,
         retry_delay_s: float = 1.0,
         batched: bool = False,
+        lock_order: LockOrder | None = None,
     ) -> None:
         """`events` filters event types, e.g. `stream.>` or `product.featured`."""
         self.bus = bus
@@ -76,6 +80,7 @@ class EventConsumer:
         self.ack_wait_s = ack_wait_s
         self.retry_delay_s = retry_delay_s
         self.batched = batched
+        self.lock_order = lock_order
         self.handled = 0
 
     async def run(self) -> None:
@@ -110,8 +115,8 @@ class EventConsumer:
                     messages = await subscription.fetch(self.batch, timeout=1)
                 except (TimeoutError, FetchTimeoutError):
                     continue
-                if self.batched and len(messages) > 1 and await self._handle_batch(messages):
-                    continue
+                if self.batched:
+                    messages = await self._handle_batch(messages)
                 for message in messages:
                     await self.handle(message)
         finally:
@@ -134,22 +139,37 @@ class EventConsumer:
             return
         await message.ack()
 
-    async def _handle_batch(self, messages: list[Msg]) -> bool:
-        """Handle every message in one transaction and acknowledge them; False (nothing done,
-        nothing acknowledged) if any of them failed."""
+    async def _handle_batch(self, messages: list[Msg]) -> list[Msg]:
+        """Handle the batch's first deliveries in one transaction and acknowledge them; returns
+        the messages left to handle one by one (redeliveries, or all of them if one failed)."""
+        batch: list[tuple[Envelope, Msg]] = []
+        alone: list[Msg] = []
+        for message in messages:
+            if message.metadata.num_delivered not in (None, 1):
+                alone.append(message)  # failed before: it must not sink a batch again
+                continue
+            try:
+                batch.append((Envelope.model_validate_json(message.data), message))
+            except ValidationError as error:
+                log.error("consumer %s drops a poison event: %s", self.durable, error)
+                await message.term()
+        if len(batch) < 2:
+            return alone + [message for _, message in batch]
+        if (lock_order := self.lock_order) is not None:
+            batch.sort(key=lambda item: lock_order(item[0]))
         try:
-            envelopes = [Envelope.model_validate_json(message.data) for message in messages]
             async with self.sessions() as session, session.begin():
-                handled = [await self._first_time(session, envelope) for envelope in envelopes]
+                handled = [await self._first_time(session, envelope) for envelope, _ in batch]
         except asyncio.CancelledError:
             raise
         except Exception as error:
             log.info("consumer %s: batch rolled back (%s), one by one now", self.durable, error)
-            return False
+            left = {id(message) for message in alone} | {id(message) for _, message in batch}
+            return [message for message in messages if id(message) in left]
         self.handled += sum(handled)
-        for message in messages:
+        for _, message in batch:
             await message.ack()
-        return True
+        return alone
 
     async def _handle_once(self, envelope: Envelope) -> bool:
         """Run the handler unless this event was handled before; both in one transaction."""

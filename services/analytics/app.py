@@ -17,7 +17,7 @@ from chassis.web import create_web_app
 from services.analytics import api
 from services.analytics.announcer import Announcer
 from services.analytics.audience import Audience
-from services.analytics.handlers import FAMILIES, on_event
+from services.analytics.handlers import FAMILIES, lock_order, on_event
 from services.analytics.models import outbox, processed_events
 from services.analytics.settings import AnalyticsSettings
 
@@ -63,6 +63,7 @@ def consumers(
             handler=on_event,
             subject_root=subject_root,
             batched=batched,
+            lock_order=lock_order,
         )
         for family, events in FAMILIES.items()
     ]

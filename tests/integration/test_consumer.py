@@ -152,10 +152,11 @@ async def test_a_poison_event_is_dropped_and_the_next_ones_go_through(world):
     assert calls == [good.id]
 
 
-async def test_a_batch_is_one_transaction_and_a_bad_event_holds_back_only_itself(world):
+async def test_a_failing_event_rolls_its_batch_back_and_each_event_goes_through_once(world):
     calls: list = []
     failing: set = set()
     count = counting_handler(world, calls)
+    batches: list = []
 
     async def handler(session, envelope):
         await count(session, envelope)
@@ -164,30 +165,59 @@ async def test_a_batch_is_one_transaction_and_a_bad_event_holds_back_only_itself
             raise RuntimeError("database hiccup")
 
     first = [await publish(world, uuid.uuid4()) for _ in range(3)]
-    await publish(world, uuid.uuid4(), msg_id="poison-2", raw=b"{not an envelope")
     flaky = await publish(world, uuid.uuid4())
     failing.add(flaky.id)
-    last = [await publish(world, uuid.uuid4()) for _ in range(3)]
     # A duplicate inside the same batch is recorded once as well.
     await publish(world, uuid.uuid4(), msg_id="again", raw=first[0].model_dump_json().encode())
-    async with running(consumer(world, handler, batched=True, retry_delay_s=0.1)) as c:
-        await eventually(lambda: c.handled == 7)
+    watched = consumer(world, handler, batched=True, retry_delay_s=0.1)
+    batch_of = watched._handle_batch
+
+    async def spy(messages):
+        batches.append(len(messages))
+        return await batch_of(messages)
+
+    watched._handle_batch = spy  # type: ignore[method-assign]
+    async with running(watched) as c:
+        await eventually(lambda: c.handled == 4)
         await asyncio.sleep(0.3)
-    assert await rows(world) == 7  # what the rolled-back batch wrote is gone
-    expected = [e.id for e in [*first, flaky, *last]]
-    assert sorted(set(calls)) == sorted(expected)
+    assert batches[0] == 5  # all five came in one batch, which was rolled back
+    assert await rows(world) == 4  # so what it wrote is gone: one row per event
+    expected = sorted(e.id for e in [*first, flaky])
+    assert sorted(set(calls)) == expected
     async with world["engine"].connect() as conn:
         processed = await conn.execute(sa.select(world["processed"].c.event_id))
-        assert sorted(row.event_id for row in processed) == sorted(expected)
+        assert sorted(row.event_id for row in processed) == expected
 
-    # Waiting events fetched together are committed together: their rows share one transaction.
-    later = [await publish(world, uuid.uuid4()) for _ in range(4)]
-    async with running(consumer(world, handler, batched=True)) as c:
+
+async def test_a_batch_is_committed_at_once_and_a_poison_event_does_not_sink_it(world):
+    calls: list = []
+    good = [await publish(world, uuid.uuid4()) for _ in range(2)]
+    await publish(world, uuid.uuid4(), msg_id="poison-2", raw=b"{not an envelope")
+    good += [await publish(world, uuid.uuid4()) for _ in range(2)]
+    async with running(consumer(world, counting_handler(world, calls), batched=True)) as c:
         await eventually(lambda: c.handled == 4)
+        await asyncio.sleep(0.3)
+    assert sorted(calls) == sorted(e.id for e in good)
     async with world["engine"].connect() as conn:
         transactions = await conn.execute(
-            sa.select(sa.func.count(sa.distinct(sa.text("xmin::text"))))
-            .select_from(world["seen"])
-            .where(world["seen"].c.stream_id.in_([str(e.stream_id) for e in later]))
+            sa.select(sa.func.count(sa.distinct(sa.text("xmin::text")))).select_from(world["seen"])
         )
-        assert transactions.scalar() == 1
+        assert transactions.scalar() == 1  # the four rows share one transaction
+
+
+async def test_a_batch_takes_its_locks_in_the_given_order(world):
+    calls: list = []
+    streams = sorted(str(uuid.uuid4()) for _ in range(4))
+    for stream_id in reversed(streams):
+        await publish(world, uuid.UUID(stream_id))
+    ordered = consumer(
+        world,
+        counting_handler(world, calls),
+        batched=True,
+        lock_order=lambda envelope: (str(envelope.stream_id),),
+    )
+    async with running(ordered) as c:
+        await eventually(lambda: c.handled == 4)
+    async with world["engine"].connect() as conn:
+        stream_ids = await conn.execute(sa.select(world["seen"].c.stream_id))
+        assert [row.stream_id for row in stream_ids] == streams
