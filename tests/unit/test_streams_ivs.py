@@ -8,6 +8,17 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from contracts import new_envelope
 from contracts.products import LiveProduct, ProductAdded, ProductFeatured, ProductUnfeatured
@@ -135,7 +146,7 @@ def test_a_recording_where_ivs_never_writes_is_not_turned_into_a_url(
     assert (event.kind, event.replay_url) == (Kind.OTHER, None)
 
 
-def test_events_about_no_channel_name_none() -> None:
+def test_an_event_naming_no_channel_is_read_as_about_no_channel() -> None:
     body = json.loads(stream_state(CHANNEL, "Stream Start"))
     body["resources"] = []
     ref, event = parse_event(json.dumps(body).encode(), grace_s=0)
@@ -261,6 +272,52 @@ async def test_half_a_key_pair_is_a_settings_error() -> None:
     half = IvsProvider(config={"region": "eu-west-1"}, secrets={"access_key_id": "AKIATEST"})
     with pytest.raises(InvalidProviderConfig):
         await half.delete(stream_id=uuid4(), provider_ref=CHANNEL)
+
+
+async def test_a_call_gives_up_on_an_unresponsive_ivs_within_seconds() -> None:
+    client = ivs.new_client(
+        region="eu-west-1", endpoint_url=None, access_key_id="AKIATEST", secret_access_key="x"
+    )
+    config = client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2, 5)
+    assert config.retries["total_max_attempts"] == 1  # retries are the caller's, within a budget
+
+
+class FailingClient:
+    """Stands in for an IVS client whose every call fails in botocore, before any answer."""
+
+    def __init__(self, failure: BotoCoreError) -> None:
+        self.failure = failure
+
+    def put_metadata(self, **_: Any) -> dict:
+        raise self.failure
+
+
+ENDPOINT = "https://ivs.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("failure", "transient"),
+    [
+        (EndpointConnectionError(endpoint_url=ENDPOINT), True),
+        (ConnectTimeoutError(endpoint_url=ENDPOINT), True),
+        (ReadTimeoutError(endpoint_url=ENDPOINT), True),
+        (ConnectionClosedError(endpoint_url=ENDPOINT), True),
+        (NoCredentialsError(), False),
+        (PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), False),
+        (ParamValidationError(report="Invalid value for metadata: never-shown"), False),
+        (SSLError(endpoint_url=ENDPOINT, error="certificate verify failed"), False),
+    ],
+)
+async def test_only_an_unreachable_or_slow_ivs_is_worth_trying_again(
+    monkeypatch: pytest.MonkeyPatch, failure: BotoCoreError, transient: bool
+) -> None:
+    monkeypatch.setattr(ivs, "new_client", lambda **_: FailingClient(failure))
+    with pytest.raises(IvsError) as error:
+        await provider().put_metadata(channel_arn=CHANNEL, metadata="{}")
+    assert error.value.transient is transient
+    assert type(failure).__name__ in str(error.value)
+    assert "never-shown" not in str(error.value) and "certificate" not in str(error.value)
 
 
 # --- timed metadata ------------------------------------------------------------------------------

@@ -14,7 +14,15 @@ from uuid import UUID
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    SSLError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from contracts.streams import Platform
 from services.streams.providers.base import (
@@ -33,7 +41,6 @@ CONFIG_KEYS = {
     "replay_base_url",
     "endpoint_url",
 }
-SECRET_NAMES = ("access_key_id", "secret_access_key", "webhook_secret", "webhook_secret_previous")
 LATENCY_MODES = ("NORMAL", "LOW")
 CHANNEL_TYPES = ("STANDARD", "BASIC", "ADVANCED_SD", "ADVANCED_HD")
 INGEST_URL = "rtmps://{endpoint}:443/app/"
@@ -45,14 +52,21 @@ _RECORDING_ARN = re.compile(
     r"^arn:aws[a-z-]*:ivs:[a-z0-9-]+:\d{12}:recording-configuration/[\w-]+$"
 )
 _CHANNEL_ARN = re.compile(r"^arn:aws[a-z-]*:ivs:(?P<region>[a-z0-9-]+):\d{12}:channel/[\w-]+$")
+# One call waits at most about CONNECT_TIMEOUT_S + READ_TIMEOUT_S; ivs_metadata's time limits
+# (one place for the numbers) fit the retries of an event within the consumer's ack_wait.
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2.0, 5.0
 # Our own retries are explicit (timed metadata); botocore's would hide throttling from them.
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
-    connect_timeout=5,
-    read_timeout=10,
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
     user_agent_extra="vitrine",
 )
 _TRANSIENT_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailable"}
+# IVS unreachable or too slow (endpoint, connect/read timeout, connection closed …): may pass.
+# Every other BotoCoreError (no credentials, invalid parameters, a bad certificate) will not.
+_TRANSIENT_FAILURES: tuple[type[BotoCoreError], ...] = (BotoConnectionError, HTTPClientError)
+_PERMANENT_FAILURES: tuple[type[BotoCoreError], ...] = (SSLError,)
 
 T = TypeVar("T")
 
@@ -157,8 +171,7 @@ class IvsProvider:
                 transient=code in _TRANSIENT_CODES or status == 429 or status >= 500,
             ) from None
         except BotoCoreError as error:
-            # Connection failures, timeouts, no credentials found: never the secrets themselves.
-            raise IvsError(f"IVS is unreachable: {error}", transient=True) from None
+            raise _failure(error) from None
 
     async def create(self, *, stream_id: UUID, stream_key: str, playback_id: str) -> Ingest:
         request: dict[str, Any] = {
@@ -226,6 +239,17 @@ class IvsProvider:
                 return False
             raise
         return True
+
+
+def _failure(error: BotoCoreError) -> IvsError:
+    """The IvsError for a call botocore could not make. Its message names the failure's kind
+    only: botocore's own text may quote parameters or the endpoint (never worth the risk)."""
+    kind = type(error).__name__
+    if isinstance(error, _TRANSIENT_FAILURES) and not isinstance(error, _PERMANENT_FAILURES):
+        return IvsError(f"IVS is unreachable: {kind}", code=kind, transient=True)
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return IvsError(f"no usable AWS credentials for IVS: {kind}", code=kind)
+    return IvsError(f"IVS call not made: {kind}", code=kind)
 
 
 def _stream_keys(ivs: Any, channel: str) -> list[str]:
