@@ -9,7 +9,9 @@ from services.streams.models import SETTINGS_ROW_ID, LiveStreamSettings
 from services.streams.provider_settings import Deps
 from services.streams.providers import ivs_events
 
-WEBHOOK_SECRET_NAMES = ("webhook_secret", "webhook_secret_previous")
+# The settings' secrets are one set kept across platforms: Mux's are `webhook_secret(_previous)`,
+# so IVS's have names of their own (a Mux signing key never opens this webhook).
+WEBHOOK_SECRET_NAMES = ("ivs_webhook_secret", "ivs_webhook_secret_previous")
 
 
 async def receive(*, session: AsyncSession, deps: Deps, body: bytes, secret: str | None) -> str:

@@ -25,6 +25,7 @@ from services.streams.app import create_app, migrate
 from services.streams.providers import ivs
 from services.streams.settings import StreamsSettings
 from tests.conftest import auth, eventually
+from tests.support import mux
 from tests.support.ivs import REGION, StubbedIvs, recording_state, stream_state
 from tests.support.services import jetstream
 
@@ -34,6 +35,7 @@ RECORDING = "arn:aws:ivs:eu-west-1:123456789012:recording-configuration/AbCdef1G
 REPLAYS = "https://d111111abcdef8.cloudfront.net"
 WEBHOOK = "/webhooks/ivs"
 SECRET_HEADER = "X-Vitrine-Webhook-Secret"
+MUX_SECRET = "whsec-mux-signing-key-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def admin(tokens: dict[str, str]) -> dict[str, str]:
     return auth(tokens["admin"])
 
 
-async def choose_ivs(client: httpx.AsyncClient, admin: dict) -> dict:
+async def choose_ivs(client: httpx.AsyncClient, admin: dict, **extra_secrets: str) -> dict:
     """IVS as the platform, with fresh access keys (so no client made before is used again)."""
     answer = await client.put(
         "/api/live/settings",
@@ -103,7 +105,8 @@ async def choose_ivs(client: httpx.AsyncClient, admin: dict) -> dict:
             "secrets": {
                 "access_key_id": f"AKIA{secrets.token_hex(8).upper()}",
                 "secret_access_key": SECRET_ACCESS_KEY,
-                "webhook_secret": WEBHOOK_SECRET,
+                "ivs_webhook_secret": WEBHOOK_SECRET,
+                **extra_secrets,
             },
         },
         headers=admin,
@@ -341,6 +344,44 @@ async def test_an_encoder_coming_back_keeps_the_live_and_one_that_does_not_ends_
 async def _ended(client: httpx.AsyncClient, admin: dict, stream_id: str) -> dict | None:
     live = await live_of(client, admin, stream_id)
     return live if live["status"] == "ended" else None
+
+
+async def test_the_ivs_secret_is_named_apart_from_muxs_and_mux_s_key_never_opens_the_ivs_webhook(
+    client, aws, admin
+):
+    # The admin set up Mux first, then moved to IVS: the settings keep both platforms' secrets.
+    mux_settings = {"platform": "mux", "secrets": {"webhook_secret": MUX_SECRET}}
+    assert (await client.put("/api/live/settings", json=mux_settings, headers=admin)).is_success
+    previous = "ivs-previous-secret-0123456789"
+    try:
+        stored = (await choose_ivs(client, admin, ivs_webhook_secret_previous=previous))["secrets"]
+        assert stored["webhook_secret"].endswith(MUX_SECRET[-4:])  # Mux's, not overwritten
+        assert stored["ivs_webhook_secret"].endswith(WEBHOOK_SECRET[-4:])
+        live = await create_live(client, admin)
+        arn = channel_of(aws, live)["arn"]
+
+        connected = stream_state(arn, "Session Created")
+        assert (await send(client, connected, secret=MUX_SECRET)).status_code == 401
+        assert (await live_of(client, admin, live["id"]))["provider_state"] is None
+        assert (await send(client, connected, secret=previous)).json() == {"outcome": "applied"}
+        started = stream_state(arn, "Stream Start")
+        assert (await send(client, started)).json() == {"outcome": "applied"}
+
+        # Mux's webhooks are still checked with Mux's own key.
+        body = mux.webhook("video.live_stream.active", {"id": "not-ours"})
+        heard = await client.post(
+            "/webhooks/mux",
+            content=body,
+            headers={"Mux-Signature": mux.signature(body, MUX_SECRET)},
+        )
+        assert heard.status_code == 200, heard.text
+    finally:
+        cleared = {"webhook_secret": None, "ivs_webhook_secret_previous": None}
+        await client.put(
+            "/api/live/settings",
+            json={"platform": "nginx_rtmp", "secrets": cleared},
+            headers=admin,
+        )
 
 
 # --- featured products inside the video ----------------------------------------------------------

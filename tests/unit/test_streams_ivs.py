@@ -22,10 +22,11 @@ from botocore.exceptions import (
 
 from contracts import new_envelope
 from contracts.products import LiveProduct, ProductAdded, ProductFeatured, ProductUnfeatured
+from services.streams import ivs_webhooks
 from services.streams.ivs_metadata import FeaturedProductSync, timed_metadata
 from services.streams.pacing import ChannelPacer
 from services.streams.provider_settings import Deps
-from services.streams.providers import ivs
+from services.streams.providers import ivs, mux
 from services.streams.providers.base import InvalidProviderConfig, Kind
 from services.streams.providers.ivs import IvsError, IvsProvider
 from services.streams.providers.ivs_events import BadSecret, parse_event, verify_secret
@@ -318,6 +319,15 @@ async def test_only_an_unreachable_or_slow_ivs_is_worth_trying_again(
     assert error.value.transient is transient
     assert type(failure).__name__ in str(error.value)
     assert "never-shown" not in str(error.value) and "certificate" not in str(error.value)
+
+
+def test_the_ivs_webhook_secrets_are_named_apart_from_muxs() -> None:
+    # The settings keep every platform's secrets in one set: a shared name would be one secret.
+    assert not set(ivs_webhooks.WEBHOOK_SECRET_NAMES) & set(mux.SECRET_NAMES)
+    assert ivs_webhooks.WEBHOOK_SECRET_NAMES == (
+        "ivs_webhook_secret",
+        "ivs_webhook_secret_previous",
+    )
 
 
 # --- timed metadata ------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ const PLATFORM_KEYS = {
   nginx_rtmp: { config: ["ingest_url", "hls_base_url"], secrets: [] },
   custom_rtmp: { config: ["ingest_url", "playback_url_template"], secrets: [] },
   mux: { config: [], secrets: ["token_id", "token_secret", "webhook_secret"] },
-  aws_ivs: { config: ["region"], secrets: ["access_key_id", "secret_access_key", "webhook_secret"] },
+  aws_ivs: { config: ["region", "latency_mode", "channel_type", "recording_configuration_arn", "replay_base_url"], secrets: ["access_key_id", "secret_access_key", "ivs_webhook_secret"] },
   restream: { config: ["ingest_url", "playback_url"], secrets: ["stream_key"] },
 };
 
