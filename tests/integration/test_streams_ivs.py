@@ -1,40 +1,42 @@
 """AWS IVS through the streams service's HTTP API, over real PostgreSQL and NATS: channels made
-in moto, EventBridge events posted to the webhook, and featured products pushed into the video as
-timed metadata (botocore's Stubber answers the calls moto does not implement)."""
+in moto and EventBridge events posted to the webhook with its shared secret (botocore's Stubber
+answers the calls moto does not implement). Timed metadata: test_streams_ivs_metadata."""
 
-import contextlib
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid4
 
 import boto3
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from moto import mock_aws
 from nats.js import JetStreamContext
-from pydantic import BaseModel
 
-from contracts import new_envelope, subject_for
-from contracts.products import LiveProduct, ProductFeatured, ProductUnfeatured
+from contracts import subject_for
 from services.streams.app import create_app, migrate
 from services.streams.providers import ivs
 from services.streams.settings import StreamsSettings
 from tests.conftest import auth, eventually
 from tests.support import mux
-from tests.support.ivs import REGION, StubbedIvs, recording_state, stream_state
-from tests.support.services import jetstream
+from tests.support.ivs import (
+    RECORDING,
+    REGION,
+    REPLAYS,
+    SECRET_ACCESS_KEY,
+    WEBHOOK_SECRET,
+    StubbedIvs,
+    channel_of,
+    choose_ivs,
+    create_live,
+    live_of,
+    recording_state,
+    send,
+    stream_state,
+)
+from tests.support.services import jetstream, serving
 
-WEBHOOK_SECRET, ENV_SECRET = "ivs-shared-secret-0123456789", "ivs-secret-from-the-environment"
-SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-RECORDING = "arn:aws:ivs:eu-west-1:123456789012:recording-configuration/AbCdef1G2hij"
-REPLAYS = "https://d111111abcdef8.cloudfront.net"
-WEBHOOK = "/webhooks/ivs"
-SECRET_HEADER = "X-Vitrine-Webhook-Secret"
+ENV_SECRET = "ivs-secret-from-the-environment"
 MUX_SECRET = "whsec-mux-signing-key-0123456789"
 
 
@@ -51,18 +53,6 @@ async def settings(env: dict) -> StreamsSettings:
     return settings
 
 
-@contextlib.asynccontextmanager
-async def running(settings: StreamsSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://streams"
-        ) as client,
-    ):
-        yield client
-
-
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Any]:
     """moto in place of AWS for the whole module, and a client to look at what it holds."""
@@ -74,7 +64,7 @@ def aws() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 async def client(settings: StreamsSettings, aws: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(settings) as client:
+    async with serving(create_app(settings), "streams") as client:
         yield client
 
 
@@ -89,62 +79,10 @@ def admin(tokens: dict[str, str]) -> dict[str, str]:
     return auth(tokens["admin"])
 
 
-async def choose_ivs(client: httpx.AsyncClient, admin: dict, **extra_secrets: str) -> dict:
-    """IVS as the platform, with fresh access keys (so no client made before is used again)."""
-    answer = await client.put(
-        "/api/live/settings",
-        json={
-            "platform": "aws_ivs",
-            "config": {
-                "region": REGION,
-                "latency_mode": "low",
-                "channel_type": "STANDARD",
-                "recording_configuration_arn": RECORDING,
-                "replay_base_url": REPLAYS,
-            },
-            "secrets": {
-                "access_key_id": f"AKIA{secrets.token_hex(8).upper()}",
-                "secret_access_key": SECRET_ACCESS_KEY,
-                "ivs_webhook_secret": WEBHOOK_SECRET,
-                **extra_secrets,
-            },
-        },
-        headers=admin,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
 @pytest.fixture
 async def on_ivs(client: httpx.AsyncClient, admin: dict) -> AsyncIterator[dict]:
     yield await choose_ivs(client, admin)
     await client.put("/api/live/settings", json={"platform": "nginx_rtmp"}, headers=admin)
-
-
-async def create_live(client: httpx.AsyncClient, admin: dict) -> dict:
-    response = await client.post("/api/live/streams", json={"title": "IVS live"}, headers=admin)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def channel_of(aws: Any, live: dict) -> dict:
-    """moto's channel behind a Vitrine live."""
-    channels = aws.list_channels(filterByName=f"vitrine-{live['id']}")["channels"]
-    assert len(channels) == 1
-    return aws.get_channel(arn=channels[0]["arn"])["channel"]
-
-
-async def live_of(client: httpx.AsyncClient, admin: dict, stream_id: str) -> dict:
-    return (await client.get(f"/api/live/streams/{stream_id}", headers=admin)).json()
-
-
-async def send(
-    client: httpx.AsyncClient, body: bytes, *, secret: str | None = WEBHOOK_SECRET
-) -> httpx.Response:
-    headers = {"Content-Type": "application/json"}
-    if secret is not None:
-        headers[SECRET_HEADER] = secret
-    return await client.post(WEBHOOK, content=body, headers=headers)
 
 
 # --- channels ------------------------------------------------------------------------------------
@@ -335,7 +273,7 @@ async def test_an_encoder_coming_back_keeps_the_live_and_one_that_does_not_ends_
 
     # A service with a short grace hears the encoder leave for good: the live ends.
     short = settings.model_copy(update={"rtmp_reconnect_grace_s": 0.2})
-    async with running(short) as impatient:
+    async with serving(create_app(short), "streams") as impatient:
         await send(impatient, stream_state(arn, "Stream End", at=t0 + timedelta(seconds=3)))
         ended = await eventually(lambda: _ended(client, admin, live["id"]), timeout=10)
     assert (ended["provider_state"], ended["end_deadline"]) == ("disconnected", None)
@@ -382,100 +320,3 @@ async def test_the_ivs_secret_is_named_apart_from_muxs_and_mux_s_key_never_opens
             json={"platform": "nginx_rtmp", "secrets": cleared},
             headers=admin,
         )
-
-
-# --- featured products inside the video ----------------------------------------------------------
-
-
-async def publish(js: JetStreamContext, env: dict, stream_id: str, payload: BaseModel) -> UUID:
-    """What the products service would publish; returns the event's id."""
-    envelope = new_envelope(payload, stream_id=UUID(stream_id), producer="products")
-    await js.publish(
-        subject_for(stream_id, envelope.type, root=env["subject_root"]),
-        envelope.model_dump_json().encode(),
-        stream=env["jetstream_stream"],
-        headers={"Nats-Msg-Id": str(envelope.id)},
-    )
-    return envelope.id
-
-
-def product(**fields: Any) -> LiveProduct:
-    values = {
-        "product_id": uuid4(),
-        "name": "Silk scarf",
-        "price": Decimal("49.90"),
-        "live_price": Decimal("39.90"),
-        "currency": "EUR",
-        "promo_code": "LIVE10",
-        "image_url": "https://shop.example/scarf.jpg",
-        **fields,
-    }
-    return LiveProduct(**values)
-
-
-async def ivs_live_on_air(
-    client: httpx.AsyncClient, aws: Any, admin: dict, monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict, str, StubbedIvs]:
-    """A live on air on IVS (its channel in moto), then IVS's answers given by a stub."""
-    live = await create_live(client, admin)
-    arn = channel_of(aws, live)["arn"]
-    await send(client, stream_state(arn, "Stream Start"))
-    assert (await live_of(client, admin, live["id"]))["status"] == "live"
-    stub = StubbedIvs()
-    monkeypatch.setattr(ivs, "new_client", stub.new_client)
-    await choose_ivs(client, admin)  # new keys: the consumer builds a client from the stub
-    return live, arn, stub
-
-
-async def test_a_featured_product_is_pushed_into_the_video_and_throttling_is_retried(
-    client, aws, js, env, on_ivs, admin, monkeypatch
-):
-    scheduled = await create_live(client, admin)  # not on air: nothing to push
-    live, arn, stub = await ivs_live_on_air(client, aws, admin, monkeypatch)
-    stub.fail("put_metadata", "ThrottlingException", 429)
-    stub.answer("put_metadata", {})
-    stub.answer("put_metadata", {})
-    big = product(name="Écharpe en soie 🧣 " * 12, image_url="https://cdn.example/" + "i" * 900)
-
-    await publish(js, env, scheduled["id"], ProductFeatured(product=product()))
-    featured_id = await publish(js, env, live["id"], ProductFeatured(product=big))
-    await eventually(lambda: len(stub.made("PutMetadata")) == 2, timeout=20)
-    # (published once that one is in: an event older than one shown already is not shown)
-    unfeatured_id = await publish(js, env, live["id"], ProductUnfeatured(product_id=uuid4()))
-    await eventually(lambda: len(stub.made("PutMetadata")) == 3, timeout=20)
-    calls = stub.made("PutMetadata")
-    assert all(call["channelArn"] == arn for call in calls)
-    assert calls[0]["metadata"] == calls[1]["metadata"]  # the throttled one, tried again
-    documents = [orjson.loads(call["metadata"]) for call in calls[1:]]
-    assert {(d["type"], d["event_id"]) for d in documents} == {
-        ("product.featured", str(featured_id)),
-        ("product.unfeatured", str(unfeatured_id)),
-    }
-    for call in calls:
-        assert len(call["metadata"].encode()) <= 1024
-    card = next(d for d in documents if d["type"] == "product.featured")["product"]
-    assert card["id"] == str(big.product_id)
-    assert (card["price"], card["live_price"], card["currency"]) == ("49.90", "39.90", "EUR")
-    assert (card["promo_code"], card["add_to_cart"]) == ("LIVE10", "/api/live/cart/items")
-    assert "image_url" not in card  # too long to fit with the rest
-    stub.stubber.assert_no_pending_responses()
-
-
-async def test_featured_products_reach_a_channel_at_most_five_times_a_second(
-    client, aws, js, env, on_ivs, admin, monkeypatch
-):
-    live, _, stub = await ivs_live_on_air(client, aws, admin, monkeypatch)
-    stub.fail("put_metadata", "ChannelNotBroadcasting", 404)  # nothing to do, nothing retried
-    products = [product(name=f"Scarf {n}") for n in range(8)]
-    for _ in products:
-        stub.answer("put_metadata", {})
-    for featured in [product(name="Before the encoder"), *products]:
-        await publish(js, env, live["id"], ProductFeatured(product=featured))
-
-    await eventually(lambda: len(stub.made("PutMetadata")) == 9, timeout=30)
-    names = [orjson.loads(c["metadata"])["product"]["name"] for c in stub.made("PutMetadata")]
-    assert names == ["Before the encoder", *[p.name for p in products]]  # in order, none lost
-    times = stub.times("PutMetadata")
-    for first, sixth in zip(times, times[5:], strict=False):
-        assert sixth - first >= 1.0 - 1e-3  # (asyncio may wake a timer a hair early)
-    stub.stubber.assert_no_pending_responses()

@@ -1,17 +1,25 @@
-"""AWS IVS for tests: EventBridge events in AWS's own format, and IVS clients whose answers are
-given in advance (botocore's Stubber), for the calls moto does not implement."""
+"""AWS IVS for tests: EventBridge events in AWS's own format, IVS clients whose answers are
+given in advance (botocore's Stubber) for the calls moto does not implement, and the streams
+service's IVS settings, lives and webhook as its integration tests drive them."""
 
 import json
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import httpx
 from botocore.stub import Stubber
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+WEBHOOK, SECRET_HEADER = "/webhooks/ivs", "X-Vitrine-Webhook-Secret"
+WEBHOOK_SECRET = "ivs-shared-secret-0123456789"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+RECORDING = f"arn:aws:ivs:{REGION}:{ACCOUNT}:recording-configuration/AbCdef1G2hij"
+REPLAYS = "https://d111111abcdef8.cloudfront.net"
 
 
 def channel_arn(channel_id: str = "AbCdef1G2hij") -> str:
@@ -114,3 +122,59 @@ class StubbedIvs:
 
     def times(self, operation: str) -> list[float]:
         return [at for name, _, at in self.calls if name == operation]
+
+
+# --- the streams service on IVS ------------------------------------------------------------------
+
+
+async def choose_ivs(client: httpx.AsyncClient, admin: dict, **extra_secrets: str) -> dict:
+    """IVS as the platform, with fresh access keys (so no client made before is used again)."""
+    answer = await client.put(
+        "/api/live/settings",
+        json={
+            "platform": "aws_ivs",
+            "config": {
+                "region": REGION,
+                "latency_mode": "low",
+                "channel_type": "STANDARD",
+                "recording_configuration_arn": RECORDING,
+                "replay_base_url": REPLAYS,
+            },
+            "secrets": {
+                "access_key_id": f"AKIA{secrets.token_hex(8).upper()}",
+                "secret_access_key": SECRET_ACCESS_KEY,
+                "ivs_webhook_secret": WEBHOOK_SECRET,
+                **extra_secrets,
+            },
+        },
+        headers=admin,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def create_live(client: httpx.AsyncClient, admin: dict) -> dict:
+    response = await client.post("/api/live/streams", json={"title": "IVS live"}, headers=admin)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def channel_of(aws: Any, live: dict) -> dict:
+    """moto's channel behind a Vitrine live."""
+    channels = aws.list_channels(filterByName=f"vitrine-{live['id']}")["channels"]
+    assert len(channels) == 1
+    return aws.get_channel(arn=channels[0]["arn"])["channel"]
+
+
+async def live_of(client: httpx.AsyncClient, admin: dict, stream_id: str) -> dict:
+    return (await client.get(f"/api/live/streams/{stream_id}", headers=admin)).json()
+
+
+async def send(
+    client: httpx.AsyncClient, body: bytes, *, secret: str | None = WEBHOOK_SECRET
+) -> httpx.Response:
+    """Post an EventBridge event to the IVS webhook, as the API destination would."""
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    return await client.post(WEBHOOK, content=body, headers=headers)
