@@ -4,13 +4,19 @@ show the product in sync with the picture (the host's words and the card arrive 
 
 IVS takes at most 1 KB per `put_metadata` and 5 calls a second per channel: each event becomes a
 compact JSON document trimmed to fit, and calls to one channel are paced (waiting, never
-dropping), tried again with backoff when throttled or failing, and never sent out of order.
+dropping) and tried again with backoff when throttled or failing.
+
+Both event types come through one durable consumer, which replicas share. A live's row in
+`ivs_timed_metadata`, locked for the event's transaction, says which event was inserted last:
+an older one is skipped, so replicas never put the past back. Only that row is locked while IVS
+is called, never the live (webhooks, start and end do not wait for IVS).
 """
 
 import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +24,7 @@ from uuid import UUID
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -27,12 +34,14 @@ from contracts.products import ProductFeatured, ProductUnfeatured
 from contracts.streams import Platform, StreamStatus
 from services.streams.models import (
     SETTINGS_ROW_ID,
+    IvsTimedMetadata,
     LiveStream,
     LiveStreamSettings,
     processed_events,
 )
 from services.streams.pacing import ChannelPacer, Sleep
 from services.streams.provider_settings import Deps, provider_of
+from services.streams.providers import ivs
 from services.streams.providers.ivs import METADATA_MAX_BYTES, IvsError, IvsProvider
 
 log = logging.getLogger(__name__)
@@ -41,10 +50,25 @@ FORMAT_VERSION = 1
 ADD_TO_CART = "/api/live/cart/items"  # the gateway route a player posts {stream_id, product_id} to
 NAME_MAX = 200
 CALLS_PER_CHANNEL, PER_S = 5, 1.0  # IVS's PutMetadata quota per channel
-MAX_ATTEMPTS, RETRY_BASE_S, RETRY_MAX_S = 5, 0.2, 2.0
 # A featured product older than this is history, not something to show over the picture now.
 MAX_AGE_S = 600.0
-EVENTS = ("product.featured", "product.unfeatured")
+FEATURED_EVENTS = frozenset({"product.featured", "product.unfeatured"})
+# One durable for every product event (a consumer filters one subject), the handler keeping the
+# featured ones; the others are only recorded as processed. Keep its name: a new name is a new
+# consumer, which starts again from the first event JetStream still holds.
+DURABLE, EVENTS = "streams-ivs-timed-metadata", "product.>"
+
+# --- time limits: the one place for these numbers -----------------------------------------------
+# The consumer's transaction holds an event until it is acknowledged, and JetStream redelivers an
+# event not acknowledged within ack_wait (30 s, chassis.consumer). Each event gets EVENT_BUDGET_S,
+# half that, for everything: waiting for its live's row lock, pacing, the calls to IVS and the
+# backoff between them. A call ends within about ATTEMPT_S (botocore's connect timeout, 2 s, plus
+# its read timeout, 5 s: providers/ivs.py) and is begun only if it can end within the budget, so
+# an unreachable IVS gets 2 calls, a throttling one up to MAX_ATTEMPTS. Once the budget is spent
+# the event is raised to the consumer, which NAKs it: it is tried again a second later.
+EVENT_BUDGET_S = 15.0
+ATTEMPT_S = ivs.CONNECT_TIMEOUT_S + ivs.READ_TIMEOUT_S
+MAX_ATTEMPTS, RETRY_BASE_S, RETRY_MAX_S = 5, 0.2, 2.0
 
 
 # --- the document ------------------------------------------------------------------------------
@@ -128,73 +152,91 @@ class FeaturedProductSync:
         *,
         deps: Deps,
         pacer: ChannelPacer | None = None,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.deps = deps
         self.pacer = pacer or ChannelPacer(rate=CALLS_PER_CHANNEL, per_s=PER_S)
         self.max_attempts = max_attempts
+        self._clock = clock
         self._sleep = sleep
         self._providers: dict[str, IvsProvider] = {}  # by the settings they were built from
-        self._last_pushed: dict[str, datetime] = {}  # channel → when its last pushed event was
         self.pushed = 0
 
     async def on_product_event(self, session: AsyncSession, envelope: Envelope) -> None:
-        """Push the event into the live's channel, if the live is on air on IVS. Raises (so the
-        event is tried again later) only when IVS stayed unavailable through the retries."""
+        """Push the event into the live's channel, if the live is on air on IVS and no later
+        event was pushed there. Raises (so the event is tried again later) only when IVS stayed
+        unavailable through the event's time budget."""
+        if envelope.type not in FEATURED_EVENTS:
+            return
         metadata = timed_metadata(envelope)
         if metadata is None:
             return
-        at = envelope.occurred_at
-        if (datetime.now(UTC) - at).total_seconds() > MAX_AGE_S:
+        if (datetime.now(UTC) - envelope.occurred_at).total_seconds() > MAX_AGE_S:
             return
+        deadline = self._clock() + EVENT_BUDGET_S
         stream = await _live_on_ivs(session, envelope.stream_id)
         if stream is None or stream.provider_ref is None:
             return
+        order = (envelope.occurred_at, envelope.id)
+        last = await _lock_last_pushed(session, stream.id, wait_s=deadline - self._clock())
+        if last is not None and order <= last:
+            return  # a later event is in the video already: this one would put the past back
         try:
             provider = await self._provider(session, stream)
-            await self.push(provider, channel=stream.provider_ref, metadata=metadata, at=at)
+            sent = await self.push(
+                provider, channel=stream.provider_ref, metadata=metadata, deadline=deadline
+            )
         except ValueError as error:
             # Settings IVS cannot be called with (incomplete, or sealed under another
             # VITRINE_SECRET_KEY): trying again would not help.
             log.warning("timed metadata not sent to %s: %s", stream.provider_ref, error)
+            return
+        if sent:
+            await _remember_pushed(session, stream.id, order)
 
     async def push(
-        self, provider: IvsProvider, *, channel: str, metadata: str, at: datetime
-    ) -> None:
-        """Insert `metadata` (the document of an event that happened `at`) into `channel`:
-        paced, tried again with backoff while IVS throttles or fails, skipped if a later event
-        was inserted already."""
+        self,
+        provider: IvsProvider,
+        *,
+        channel: str,
+        metadata: str,
+        deadline: float | None = None,
+    ) -> bool:
+        """Insert `metadata` into `channel`: paced, tried again with backoff while IVS throttles
+        or fails, as long as a call can end before `deadline` (on this object's clock; by default
+        EVENT_BUDGET_S from now). True once inserted; False when the channel is off air or IVS
+        refused it for good (logged); IvsError when IVS stayed unavailable until the deadline."""
+        if deadline is None:
+            deadline = self._clock() + EVENT_BUDGET_S
         pace = self.pacer.channel(channel)
+        failure: IvsError | None = None
         async with pace.lock:
-            last = self._last_pushed.get(channel)
-            if last is not None and at < last:
-                return  # a later event was shown already: this one would put the past back
             for attempt in range(1, self.max_attempts + 1):
+                if failure is not None:
+                    pause = _backoff(attempt - 1)
+                    if deadline - self._clock() - pause < ATTEMPT_S:
+                        break
+                    await self._sleep(pause)
                 await pace.wait_turn()
+                if deadline - self._clock() < ATTEMPT_S:
+                    break
                 try:
                     sent = await provider.put_metadata(channel_arn=channel, metadata=metadata)
                 except IvsError as error:
                     if not error.transient:
-                        log.warning("IVS refused timed metadata for %s: %s", channel, error)
-                        return
-                    if attempt == self.max_attempts:
-                        raise
-                    await self._sleep(_backoff(attempt))
+                        log.warning("timed metadata for %s not sent, for good: %s", channel, error)
+                        return False
+                    failure = error
                     continue
                 finally:
                     pace.done()
-                if sent:
-                    self._remember(channel, at)
-                return
-
-    def _remember(self, channel: str, at: datetime) -> None:
-        self._last_pushed.pop(channel, None)
-        self._last_pushed[channel] = at
-        self.pushed += 1
-        if len(self._last_pushed) > 1024:  # the oldest channels are long off air
-            for stale in list(self._last_pushed)[:512]:
-                del self._last_pushed[stale]
+                self.pushed += int(sent)
+                return sent
+        raise failure or IvsError(
+            f"no time left to insert timed metadata into {channel}", transient=True
+        )
 
     async def _provider(self, session: AsyncSession, stream: LiveStream) -> IvsProvider:
         """A provider (and its boto3 client) per settings, not per event."""
@@ -215,6 +257,7 @@ class FeaturedProductSync:
 
 
 async def _live_on_ivs(session: AsyncSession, stream_id: UUID) -> LiveStream | None:
+    """The live if it is on air on IVS; read without a lock (IVS is called after this)."""
     query = sa.select(LiveStream).where(
         col(LiveStream.id) == stream_id,
         col(LiveStream.platform) == Platform.AWS_IVS,
@@ -224,19 +267,49 @@ async def _live_on_ivs(session: AsyncSession, stream_id: UUID) -> LiveStream | N
     return (await session.execute(query)).scalars().first()
 
 
+async def _lock_last_pushed(
+    session: AsyncSession, stream_id: UUID, *, wait_s: float
+) -> tuple[datetime, UUID] | None:
+    """When and which event was inserted into the live's video last (None: none yet), its row
+    locked until the transaction ends so replicas take turns; waits at most `wait_s` for it."""
+    wait_ms = max(1, int(wait_s * 1000))
+    await session.execute(
+        sa.select(sa.func.set_config("lock_timeout", f"{wait_ms}ms", True))  # this transaction
+    )
+    await session.execute(
+        insert(IvsTimedMetadata).values(stream_id=stream_id).on_conflict_do_nothing()
+    )
+    query = (
+        sa.select(col(IvsTimedMetadata.occurred_at), col(IvsTimedMetadata.event_id))
+        .where(col(IvsTimedMetadata.stream_id) == stream_id)
+        .with_for_update()
+    )
+    occurred_at, event_id = (await session.execute(query)).one()
+    if occurred_at is None or event_id is None:
+        return None
+    return occurred_at, event_id
+
+
+async def _remember_pushed(
+    session: AsyncSession, stream_id: UUID, order: tuple[datetime, UUID]
+) -> None:
+    await session.execute(
+        sa.update(IvsTimedMetadata)
+        .where(col(IvsTimedMetadata.stream_id) == stream_id)
+        .values(occurred_at=order[0], event_id=order[1], pushed_at=datetime.now(UTC))
+    )
+
+
 def _backoff(attempt: int) -> float:
     """Exponential with full jitter, so retries from replicas spread out."""
     return random.uniform(0, min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
 
 
 def follow_featured_products(runtime: Runtime, deps: Deps) -> FeaturedProductSync:
-    """Consume the featured-product events (one durable consumer each) for the service's life."""
+    """Consume the featured-product events (one durable consumer, `DURABLE`) for the service's
+    life."""
     sync = FeaturedProductSync(deps=deps)
-    for events in EVENTS:
-        runtime.consume(
-            durable=f"streams-ivs-{events.replace('.', '-')}",
-            events=events,
-            handler=sync.on_product_event,
-            processed=processed_events,
-        )
+    runtime.consume(
+        durable=DURABLE, events=EVENTS, handler=sync.on_product_event, processed=processed_events
+    )
     return sync

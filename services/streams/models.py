@@ -108,6 +108,21 @@ class ProviderWebhook(StreamsBase, table=True):
     received_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
 
 
+class IvsTimedMetadata(StreamsBase, table=True):
+    """The last featured-product event inserted into a live's video (AWS IVS timed metadata).
+    Replicas read it under a row lock, so an event older than one shown is never inserted after
+    it. No foreign key to `live_streams`: its check would share-lock the live while IVS is called.
+    """
+
+    __tablename__ = "ivs_timed_metadata"
+
+    stream_id: uuid.UUID = Column(primary_key=True)
+    # None until an event is inserted (the row exists first, to be locked).
+    occurred_at: datetime | None = Column(default=None, sa_type=Timestamp)
+    event_id: uuid.UUID | None = None  # orders events of the same moment
+    pushed_at: datetime | None = Column(default=None, sa_type=Timestamp)
+
+
 outbox = outbox_table(StreamsBase.metadata)
 processed_events = processed_events_table(StreamsBase.metadata)
 

@@ -1,8 +1,12 @@
 """Featured products inside the video of a live on air on AWS IVS, through the streams service
 over real PostgreSQL and NATS: product events published on the bus become timed metadata (calls
-answered by botocore's Stubber, moto has no PutMetadata), paced, retried and kept in order."""
+answered by botocore's Stubber, moto has no PutMetadata), paced, retried, and kept in order by
+every replica."""
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -11,14 +15,18 @@ import boto3
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from moto import mock_aws
 from nats.js import JetStreamContext
 from pydantic import BaseModel
+from sqlmodel import col
 
-from contracts import new_envelope, subject_for
+from contracts import Envelope, new_envelope, subject_for
 from contracts.products import LiveProduct, ProductFeatured, ProductUnfeatured
 from services.streams.app import create_app, migrate
+from services.streams.ivs_metadata import DURABLE, FeaturedProductSync
+from services.streams.models import LiveStream
 from services.streams.providers import ivs
 from services.streams.settings import StreamsSettings
 from tests.conftest import auth, eventually
@@ -132,18 +140,17 @@ async def test_a_featured_product_is_pushed_into_the_video_and_throttling_is_ret
 
     await publish(js, env, scheduled["id"], ProductFeatured(product=product()))
     featured_id = await publish(js, env, live["id"], ProductFeatured(product=big))
-    await eventually(lambda: len(stub.made("PutMetadata")) == 2, timeout=20)
-    # (published once that one is in: an event older than one shown already is not shown)
     unfeatured_id = await publish(js, env, live["id"], ProductUnfeatured(product_id=uuid4()))
     await eventually(lambda: len(stub.made("PutMetadata")) == 3, timeout=20)
     calls = stub.made("PutMetadata")
     assert all(call["channelArn"] == arn for call in calls)
     assert calls[0]["metadata"] == calls[1]["metadata"]  # the throttled one, tried again
     documents = [orjson.loads(call["metadata"]) for call in calls[1:]]
-    assert {(d["type"], d["event_id"]) for d in documents} == {
+    # In order: the un-featuring waited for the throttled featuring (one consumer for both).
+    assert [(d["type"], d["event_id"]) for d in documents] == [
         ("product.featured", str(featured_id)),
         ("product.unfeatured", str(unfeatured_id)),
-    }
+    ]
     for call in calls:
         assert len(call["metadata"].encode()) <= 1024
     card = next(d for d in documents if d["type"] == "product.featured")["product"]
@@ -172,3 +179,111 @@ async def test_featured_products_reach_a_channel_at_most_five_times_a_second(
     for first, sixth in zip(times, times[5:], strict=False):
         assert sixth - first >= 1.0 - 1e-3  # (asyncio may wake a timer a hair early)
     stub.stubber.assert_no_pending_responses()
+
+
+async def test_both_featured_events_come_through_one_durable_consumer(client, js, env):
+    stream = env["jetstream_stream"]
+
+    async def ours() -> dict[str, Any]:
+        consumers = {info.name: info.config for info in await js.consumers_info(stream)}
+        return {name: c for name, c in consumers.items() if name.startswith("streams-ivs")}
+
+    consumers = await eventually(ours)  # made once the service has started
+    assert set(consumers) == {DURABLE}
+    assert consumers[DURABLE].filter_subject == f"{env['subject_root']}.*.product.>"
+
+
+# --- several replicas ----------------------------------------------------------------------------
+
+
+class GatedIvs:
+    """An IVS client whose PutMetadata calls (made in boto3's thread) can be held at a gate."""
+
+    def __init__(self) -> None:
+        self.pushed: list[str] = []  # the event ids, in the order the calls began
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def new_client(self, **_: Any) -> "GatedIvs":
+        return self
+
+    def put_metadata(self, *, channelArn: str, metadata: str) -> dict:
+        self.pushed.append(orjson.loads(metadata)["event_id"])
+        assert self.gate.wait(timeout=10)
+        return {}
+
+
+@pytest.fixture
+async def gated_live(
+    client: httpx.AsyncClient, aws: Any, on_ivs: dict, admin: dict, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict, str, GatedIvs]:
+    """A live on air on IVS whose timed metadata goes to a GatedIvs."""
+    live = await create_live(client, admin)
+    arn = channel_of(aws, live)["arn"]
+    await send(client, stream_state(arn, "Stream Start"))
+    gated = GatedIvs()
+    monkeypatch.setattr(ivs, "new_client", gated.new_client)
+    return live, arn, gated
+
+
+def replica(app: FastAPI) -> FeaturedProductSync:
+    """What another streams process runs: nothing in memory shared with the others."""
+    return FeaturedProductSync(deps=app.state.deps)
+
+
+async def handle(app: FastAPI, sync: FeaturedProductSync, envelope: Envelope) -> None:
+    """As the consumer does: the handler in the event's transaction."""
+    async with app.state.sessions() as session, session.begin():
+        await sync.on_product_event(session, envelope)
+
+
+def product_event(live: dict, payload: BaseModel, *, ago_s: float) -> Envelope:
+    moment = datetime.now(UTC) - timedelta(seconds=ago_s)
+    return new_envelope(
+        payload, stream_id=UUID(live["id"]), producer="products", occurred_at=moment
+    )
+
+
+async def test_an_event_older_than_one_another_replica_pushed_is_not_pushed(app, gated_live):
+    live, _, gated = gated_live
+    scarf = uuid4()
+    featured = product_event(live, ProductFeatured(product=product(product_id=scarf)), ago_s=2)
+    unfeatured = product_event(live, ProductUnfeatured(product_id=scarf), ago_s=1)
+    later = product_event(live, ProductFeatured(product=product()), ago_s=0)
+
+    await handle(app, replica(app), unfeatured)
+    await handle(app, replica(app), featured)  # delivered late, to another replica
+    await handle(app, replica(app), later)
+    assert gated.pushed == [str(unfeatured.id), str(later.id)]
+
+
+@pytest.mark.parametrize("first", ["older", "newer"])
+async def test_replicas_take_turns_per_live_and_never_hold_the_live_itself(
+    app, client, admin, gated_live, first
+):
+    live, arn, gated = gated_live
+    scarf = uuid4()
+    older = product_event(live, ProductFeatured(product=product(product_id=scarf)), ago_s=1)
+    newer = product_event(live, ProductUnfeatured(product_id=scarf), ago_s=0)
+    one, other = (older, newer) if first == "older" else (newer, older)
+
+    gated.gate.clear()  # IVS is slow to answer the first call
+    held = asyncio.create_task(handle(app, replica(app), one))
+    await eventually(lambda: gated.pushed == [str(one.id)])
+    waiting = asyncio.create_task(handle(app, replica(app), other))
+    await asyncio.sleep(0.5)
+    assert gated.pushed == [str(one.id)] and not waiting.done()
+
+    # Meanwhile the live is not locked: webhooks, start and end go on.
+    async with app.state.sessions() as session, session.begin():
+        locked = sa.select(LiveStream).where(col(LiveStream.id) == UUID(live["id"]))
+        await session.execute(locked.with_for_update(nowait=True))
+    failure = await asyncio.wait_for(send(client, stream_state(arn, "Stream Failure")), 5)
+    assert failure.json() == {"outcome": "applied"}
+
+    gated.gate.set()
+    await asyncio.wait_for(asyncio.gather(held, waiting), 10)
+    # The older one goes in first, or not at all once the newer one is in.
+    expected = [older, newer] if first == "older" else [newer]
+    assert gated.pushed == [str(event.id) for event in expected]
+    assert (await live_of(client, admin, live["id"]))["provider_state"] == "failed"

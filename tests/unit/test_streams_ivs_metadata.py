@@ -1,19 +1,23 @@
 """Featured products as AWS IVS timed metadata, without a network: the document put into the
-video, and the calls to a channel paced and retried."""
+video, and the calls to a channel paced, retried and bounded in time."""
 
+import inspect
 import json
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
+from botocore.exceptions import ConnectTimeoutError, NoCredentialsError
 
+from chassis.consumer import EventConsumer
 from contracts import new_envelope
 from contracts.products import LiveProduct, ProductAdded, ProductFeatured, ProductUnfeatured
-from services.streams.ivs_metadata import FeaturedProductSync, timed_metadata
+from services.streams import ivs_metadata
+from services.streams.ivs_metadata import EVENT_BUDGET_S, FeaturedProductSync, timed_metadata
 from services.streams.pacing import ChannelPacer
 from services.streams.provider_settings import Deps
+from services.streams.providers import ivs
 from services.streams.providers.ivs import IvsError, IvsProvider
 from tests.support.ivs import channel_arn
 
@@ -111,14 +115,21 @@ class FakeTime:
 class FakeChannel:
     """Stands in for IvsProvider.put_metadata: answers from a script, notes when it was called."""
 
-    def __init__(self, clock: FakeTime, answers: list[bool | IvsError] | None = None) -> None:
+    def __init__(
+        self,
+        clock: FakeTime,
+        answers: list[bool | IvsError] | None = None,
+        *,
+        call_s: float = 0.01,  # how long a call takes
+    ) -> None:
         self.time = clock
         self.answers = answers or []
+        self.call_s = call_s
         self.calls: list[tuple[float, str]] = []
 
     async def put_metadata(self, *, channel_arn: str, metadata: str) -> bool:
         self.calls.append((self.time.now, metadata))
-        self.time.now += 0.01  # the call takes a little while
+        self.time.now += self.call_s
         answer = self.answers.pop(0) if self.answers else True
         if isinstance(answer, IvsError):
             raise answer
@@ -128,25 +139,25 @@ class FakeChannel:
 def sync_for(clock: FakeTime, *, max_attempts: int = 5) -> FeaturedProductSync:
     pacer = ChannelPacer(rate=5, per_s=1.0, clock=clock.clock, sleep=clock.sleep)
     return FeaturedProductSync(
-        deps=cast(Deps, None), pacer=pacer, sleep=clock.sleep, max_attempts=max_attempts
+        deps=cast(Deps, None),
+        pacer=pacer,
+        clock=clock.clock,
+        sleep=clock.sleep,
+        max_attempts=max_attempts,
     )
-
-
-def at(seconds: float) -> datetime:
-    return datetime(2024, 5, 16, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
 async def test_at_most_five_calls_a_second_reach_a_channel_and_none_is_dropped() -> None:
     clock = FakeTime()
     sync, channel = sync_for(clock), FakeChannel(clock)
     for n in range(12):
-        await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata=str(n), at=at(n))
+        await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata=str(n))
     starts = [start for start, _ in channel.calls]
     assert [metadata for _, metadata in channel.calls] == [str(n) for n in range(12)]
     for first, sixth in zip(starts, starts[5:], strict=False):
         assert sixth - first >= 1.0
     other = FakeChannel(clock)
-    await sync.push(cast(IvsProvider, other), channel=channel_arn("other"), metadata="x", at=at(0))
+    await sync.push(cast(IvsProvider, other), channel=channel_arn("other"), metadata="x")
     assert other.calls[0][0] == clock.now - 0.01  # another channel does not wait
 
 
@@ -156,14 +167,14 @@ async def test_throttling_and_server_errors_are_tried_again_with_backoff() -> No
     failing = IvsError("IVS answered 500", code="InternalServerException", transient=True)
     channel = FakeChannel(clock, [throttled, failing, True])
     sync = sync_for(clock)
-    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="m", at=at(0))
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="m")
     assert [metadata for _, metadata in channel.calls] == ["m", "m", "m"]
     assert sync.pushed == 1
 
     gave_up = FakeChannel(clock, [throttled] * 3)
     with pytest.raises(IvsError):  # the consumer tries the event again later
         await sync_for(clock, max_attempts=3).push(
-            cast(IvsProvider, gave_up), channel=CHANNEL, metadata="m", at=at(0)
+            cast(IvsProvider, gave_up), channel=CHANNEL, metadata="m"
         )
     assert len(gave_up.calls) == 3
 
@@ -173,17 +184,73 @@ async def test_refusals_and_channels_off_air_are_not_tried_again() -> None:
     denied = IvsError("IVS answered 403", code="AccessDeniedException")
     channel = FakeChannel(clock, [denied, False])
     sync = sync_for(clock)
-    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="a", at=at(0))
-    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="b", at=at(1))
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="a")
+    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="b")
     assert len(channel.calls) == 2 and sync.pushed == 0
 
 
-async def test_an_event_older_than_one_already_shown_is_not_shown() -> None:
+async def test_an_unreachable_ivs_is_given_up_on_well_within_the_consumers_ack_wait() -> None:
+    # Every call waits for botocore's timeouts, as when IVS cannot be reached.
+    config = ivs.new_client(
+        region="eu-west-1", endpoint_url=None, access_key_id="AKIATEST", secret_access_key="x"
+    ).meta.config
     clock = FakeTime()
-    channel, sync = FakeChannel(clock), sync_for(clock)
-    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="new", at=at(10))
-    await sync.push(cast(IvsProvider, channel), channel=CHANNEL, metadata="old", at=at(5))
-    assert [metadata for _, metadata in channel.calls] == ["new"]
+    timeout = IvsError("IVS is unreachable: ConnectTimeoutError", transient=True)
+    channel = FakeChannel(clock, [timeout] * 5, call_s=config.connect_timeout + config.read_timeout)
+    with pytest.raises(IvsError):  # NAKed: the event is tried again later
+        await sync_for(clock).push(cast(IvsProvider, channel), channel=CHANNEL, metadata="m")
+    assert len(channel.calls) == 2
+    ack_wait_s = inspect.signature(EventConsumer).parameters["ack_wait_s"].default
+    assert clock.now <= EVENT_BUDGET_S <= ack_wait_s / 2
+
+
+async def test_no_call_is_begun_that_could_not_end_before_the_deadline() -> None:
+    clock = FakeTime()
+    channel = FakeChannel(clock)
+    sync = sync_for(clock)
+    with pytest.raises(IvsError, match="no time left"):  # the wait for the live's turn took it
+        await sync.push(
+            cast(IvsProvider, channel), channel=CHANNEL, metadata="m", deadline=clock.now + 3
+        )
+    assert channel.calls == []
+    assert await sync.push(
+        cast(IvsProvider, channel), channel=CHANNEL, metadata="m", deadline=clock.now + 7
+    )
+
+
+class FailingClient:
+    """An IVS client whose calls fail in botocore, counted."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+        self.calls = 0
+
+    def put_metadata(self, **_: Any) -> dict:
+        self.calls += 1
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    ("failure", "calls"),
+    [
+        (NoCredentialsError(), 1),  # acknowledged: no retry can find credentials
+        (ConnectTimeoutError(endpoint_url="https://ivs.eu-west-1.amazonaws.com"), 5),
+    ],
+)
+async def test_missing_credentials_are_not_tried_again_but_timeouts_are(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception, calls: int
+) -> None:
+    client = FailingClient(failure)
+    monkeypatch.setattr(ivs, "new_client", lambda **_: client)
+    monkeypatch.setattr(ivs_metadata, "_backoff", lambda attempt: 0.0)
+    live = IvsProvider(config={"region": "eu-west-1"}, secrets={})
+    sync = sync_for(FakeTime())
+    if calls == 1:
+        assert await sync.push(live, channel=CHANNEL, metadata="m") is False
+    else:
+        with pytest.raises(IvsError):
+            await sync.push(live, channel=CHANNEL, metadata="m")
+    assert client.calls == calls
 
 
 def test_idle_channels_are_forgotten() -> None:
