@@ -16,7 +16,7 @@ the key the handler locks, so they take the locks in the same order instead of d
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 import sqlalchemy as sa
 from nats.aio.msg import Msg
@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.bus import BusProvider
-from contracts import Envelope
+from contracts import Envelope, event_type_of
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,10 @@ class EventConsumer:
         retry_delay_s: float = 1.0,
         batched: bool = False,
         lock_order: LockOrder | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
-        """`events` filters event types, e.g. `stream.>` or `product.featured`."""
+        """`events` filters event types, e.g. `stream.>` or `product.featured`; `only`, when a
+        consumer needs a few types of a family, lets the others through with a mere ack."""
         self.bus = bus
         self.sessions = sessions
         self.processed = processed
@@ -81,6 +83,8 @@ class EventConsumer:
         self.retry_delay_s = retry_delay_s
         self.batched = batched
         self.lock_order = lock_order
+        self.only = frozenset(only) if only is not None else None
+        self.subject_root = subject_root
         self.handled = 0
 
     async def run(self) -> None:
@@ -115,6 +119,8 @@ class EventConsumer:
                     messages = await subscription.fetch(self.batch, timeout=1)
                 except (TimeoutError, FetchTimeoutError):
                     continue
+                if self.only is not None:
+                    messages = [message for message in messages if await self._wanted(message)]
                 if self.batched:
                     messages = await self._handle_batch(messages)
                 for message in messages:
@@ -123,6 +129,13 @@ class EventConsumer:
             # Otherwise closing the connection waits for messages nobody will read.
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _wanted(self, message: Msg) -> bool:
+        """Whether the message is of a type in `only`; the others are acknowledged at once."""
+        if event_type_of(message.subject, root=self.subject_root) in (self.only or ()):
+            return True
+        await message.ack()
+        return False
 
     async def handle(self, message: Msg) -> None:
         try:

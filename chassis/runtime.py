@@ -4,7 +4,7 @@ background tasks and readiness checks. A service adds only what is its own."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,9 +47,16 @@ class Runtime:
         self.tasks.append(asyncio.create_task(work, name=f"{self.service}-{name}"))
 
     def consume(
-        self, *, durable: str, events: str, handler: Handler, processed: sa.Table
+        self,
+        *,
+        durable: str,
+        events: str,
+        handler: Handler,
+        processed: sa.Table,
+        only: Collection[str] | None = None,
     ) -> EventConsumer:
-        """Follow an event family with a durable consumer, for as long as the service runs."""
+        """Follow an event family with a durable consumer, for as long as the service runs
+        (`only`: the types of the family it handles; the others are acknowledged untouched)."""
         consumer = EventConsumer(
             bus=self.bus,
             sessions=self.sessions,
@@ -58,6 +65,7 @@ class Runtime:
             events=events,
             handler=handler,
             subject_root=self.settings.subject_root,
+            only=only,
         )
         self.run(consumer.run(), durable)
         return consumer

@@ -53,8 +53,8 @@ CALLS_PER_CHANNEL, PER_S = 5, 1.0  # IVS's PutMetadata quota per channel
 # A featured product older than this is history, not something to show over the picture now.
 MAX_AGE_S = 600.0
 FEATURED_EVENTS = frozenset({"product.featured", "product.unfeatured"})
-# One durable for every product event (a consumer filters one subject), the handler keeping the
-# featured ones; the others are only recorded as processed. Keep its name: a new name is a new
+# One durable for every product event (a consumer filters one subject), handling the featured
+# ones; the others are acknowledged without a transaction. Keep its name: a new name is a new
 # consumer, which starts again from the first event JetStream still holds.
 DURABLE, EVENTS = "streams-ivs-timed-metadata", "product.>"
 
@@ -310,6 +310,10 @@ def follow_featured_products(runtime: Runtime, deps: Deps) -> FeaturedProductSyn
     life."""
     sync = FeaturedProductSync(deps=deps)
     runtime.consume(
-        durable=DURABLE, events=EVENTS, handler=sync.on_product_event, processed=processed_events
+        durable=DURABLE,
+        events=EVENTS,
+        handler=sync.on_product_event,
+        processed=processed_events,
+        only=FEATURED_EVENTS,  # clicks and the rest are acknowledged without a transaction
     )
     return sync

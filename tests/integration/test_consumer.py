@@ -8,6 +8,7 @@ import uuid
 import nats
 import pytest
 import sqlalchemy as sa
+from nats.js.errors import NotFoundError
 
 from chassis.bus import BusProvider
 from chassis.consumer import EventConsumer, processed_events_table
@@ -94,6 +95,15 @@ async def running(event_consumer: EventConsumer):
 async def rows(world) -> int:
     async with world["engine"].connect() as conn:
         return (await conn.execute(sa.select(sa.func.count()).select_from(world["seen"]))).scalar()
+
+
+async def pending(world) -> int:
+    """Events the durable has not acknowledged yet (to deliver, or delivered and unacked)."""
+    try:
+        info = await world["js"].consumer_info(world["env"]["jetstream_stream"], world["durable"])
+    except NotFoundError:
+        return -1  # not created yet
+    return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
 
 async def test_an_event_delivered_twice_is_handled_once(world):
@@ -221,3 +231,19 @@ async def test_a_batch_takes_its_locks_in_the_given_order(world):
     async with world["engine"].connect() as conn:
         stream_ids = await conn.execute(sa.select(world["seen"].c.stream_id))
         assert [row.stream_id for row in stream_ids] == streams
+
+
+async def test_types_a_consumer_does_not_handle_are_acknowledged_untouched(world):
+    calls: list = []
+    await publish(world, uuid.uuid4())
+    only_others = consumer(world, counting_handler(world, calls), only={"stream.updated"})
+    async with running(only_others):
+
+        async def acknowledged():
+            return await pending(world) == 0
+
+        await eventually(acknowledged)
+    assert calls == [] and await rows(world) == 0
+    async with world["engine"].connect() as conn:
+        processed = await conn.execute(sa.select(sa.func.count()).select_from(world["processed"]))
+        assert processed.scalar() == 0  # not even recorded: no transaction at all
