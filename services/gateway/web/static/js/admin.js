@@ -68,7 +68,8 @@ const PLATFORM_KEYS = {
   custom_rtmp: { config: ["ingest_url", "playback_url_template"], secrets: [] },
   mux: { config: [], secrets: ["token_id", "token_secret", "webhook_secret"] },
   aws_ivs: { config: ["region", "latency_mode", "channel_type", "recording_configuration_arn", "replay_base_url"], secrets: ["access_key_id", "secret_access_key", "ivs_webhook_secret"] },
-  restream: { config: ["ingest_url", "playback_url"], secrets: ["stream_key"] },
+  restream: { config: ["playback_url", "ingest_url", "client_id"],
+    secrets: ["stream_key", "access_token", "refresh_token", "client_secret"] },
 };
 
 function keyValueRows(kind, values, suggested, secret) {
