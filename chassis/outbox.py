@@ -90,6 +90,7 @@ class OutboxRelay:
         table: sa.Table,
         bus: "BusProvider",
         service: str,
+        scope: str | None = None,
         batch_size: int = 200,
         idle_poll_s: float = 1.0,
         keep_sent: timedelta = timedelta(days=1),
@@ -98,6 +99,8 @@ class OutboxRelay:
         self.table = table
         self.bus = bus
         self.service = service
+        # One leader per outbox table: relays of other schemas in the database are not rivals.
+        self.scope = scope or service
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.keep_sent = keep_sent
@@ -127,7 +130,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _become_leader(self, leader: AsyncConnection) -> None:
-        key = f"outbox:{self.service}"
+        key = f"outbox:{self.scope}"
         while not (
             await leader.execute(sa.select(sa.func.pg_try_advisory_lock(sa.func.hashtext(key))))
         ).scalar():

@@ -40,7 +40,13 @@ class Runtime:
         )
         # The producer names the NOTIFY channel the relay listens on: both are the service.
         self.outbox = Outbox(table=outbox, producer=service, subject_root=settings.subject_root)
-        self.relay = OutboxRelay(engine=self.engine, table=outbox, bus=self.bus, service=service)
+        self.relay = OutboxRelay(
+            engine=self.engine,
+            table=outbox,
+            bus=self.bus,
+            service=service,
+            scope=settings.schema_for(service),
+        )
         self.tasks: list[asyncio.Task[Any]] = []
 
     def run(self, work: Coroutine[Any, Any, Any], name: str) -> None:
@@ -61,7 +67,7 @@ class Runtime:
             bus=self.bus,
             sessions=self.sessions,
             processed=processed,
-            durable=durable,
+            durable=self.settings.durable_name(durable),
             events=events,
             handler=handler,
             subject_root=self.settings.subject_root,

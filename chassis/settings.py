@@ -59,3 +59,8 @@ class ServiceSettings(BaseSettings):
     def schema_for(self, service: str) -> str:
         """The PostgreSQL schema a service owns (a test run may prefix it)."""
         return f"{self.db_schema_prefix}{service}"
+
+    def durable_name(self, name: str) -> str:
+        """A durable consumer's name, prefixed like the schemas: deployments that share a
+        JetStream stream but not a database schema never take each other's events."""
+        return f"{self.db_schema_prefix}{name}"

@@ -86,7 +86,10 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
                 player_ttl_s=settings.player_ttl_s,
             )
             followers = consumers(
-                bus=runtime.bus, sessions=runtime.sessions, subject_root=settings.subject_root
+                bus=runtime.bus,
+                sessions=runtime.sessions,
+                subject_root=settings.subject_root,
+                prefix=settings.durable_name(SERVICE),
             )
             app.state.consumers, app.state.announcer = followers, announcer
             runtime.run(announcer.run(), "announcer")

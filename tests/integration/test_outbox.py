@@ -280,6 +280,30 @@ async def test_two_services_in_one_database_each_have_their_own_leader(
     assert {e.producer for e in envelopes(messages)} == {s.service for s in services}
 
 
+async def test_one_service_deployed_under_two_schemas_of_a_database_has_a_leader_in_each(
+    make_service: MakeService, buses: MakeBus, js: JetStreamContext, env: dict
+) -> None:
+    schemas = [await make_service(), await make_service()]
+    stream_id = uuid4()
+    relays = [
+        OutboxRelay(
+            engine=schema.engine,
+            table=schema.table,
+            bus=buses(),
+            service="streams",
+            scope=schema.service,
+            idle_poll_s=0.1,
+        )
+        for schema in schemas
+    ]
+    async with running(relays[0]), running(relays[1]):
+        for n, schema in enumerate(schemas):
+            await schema.record(stream_id, n)
+        for schema in schemas:
+            await eventually(lambda schema=schema: all_published(schema), timeout=5)
+    assert [relay.published for relay in relays] == [1, 1]
+
+
 # --- outages -------------------------------------------------------------------------------------
 
 

@@ -186,11 +186,12 @@ async def test_both_featured_events_come_through_one_durable_consumer(client, js
 
     async def ours() -> dict[str, Any]:
         consumers = {info.name: info.config for info in await js.consumers_info(stream)}
-        return {name: c for name, c in consumers.items() if name.startswith("streams-ivs")}
+        return {name: c for name, c in consumers.items() if name.startswith("ivs_metadata_")}
 
     consumers = await eventually(ours)  # made once the service has started
-    assert set(consumers) == {DURABLE}
-    assert consumers[DURABLE].filter_subject == f"{env['subject_root']}.*.product.>"
+    durable = f"ivs_metadata_{DURABLE}"  # named like the schemas of its deployment
+    assert set(consumers) == {durable}
+    assert consumers[durable].filter_subject == f"{env['subject_root']}.*.product.>"
 
 
 # --- several replicas ----------------------------------------------------------------------------
