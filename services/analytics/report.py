@@ -244,7 +244,9 @@ def _row(row: MinuteRow) -> dict[str, Any]:
 
 
 async def live_analytics(session: AsyncSession, stream_id: UUID) -> dict[str, Any]:
-    """Everything about one live: audience, products, sales, chat, and the per-minute series."""
+    """Everything about one live: audience, products, sales, chat, and the per-minute series,
+    read from one snapshot so the figures agree with each other while events keep coming."""
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     live = await _live(session, stream_id)
     viewers = await _viewers(session, stream_id)
     unique = viewers["unique_viewers"]

@@ -165,11 +165,16 @@ async def test_events_delivered_twice_are_counted_once(analytics, js, env, token
     await emit(js, env, stream_id, ViewersUpdated(current=1, peak=1, total=1, unique=1), copies=2)
 
     async def settled():
+        # Each event family has its own consumer: wait until every one has had its say.
         data = await figures(analytics, tokens, stream_id)
-        done = data["chat"]["messages"] and data["products"]["add_to_cart"]
-        return data if done and data["viewers"]["completed_views"] and data["series"] else None
+        v, p = data["viewers"], data["products"]
+        done = (data["chat"]["messages"] and p["add_to_cart"] and p["clicks"] and data["series"]
+                and v["completed_views"] and v["total_views"] and v["peak"])  # fmt: skip
+        return data if done else None
 
     data = await eventually(settled)
+    await asyncio.sleep(0.5)  # the copies, had they been counted, would show by now
+    data = await figures(analytics, tokens, stream_id)
     assert data["viewers"] | {"current": 1} == {
         "current": 1, "peak": 1, "total_views": 1, "unique_viewers": 1, "completed_views": 1,
         "total_watch_time_s": 42.5, "average_watch_time_s": 42.5,
@@ -314,14 +319,21 @@ async def test_a_rebuild_from_the_retained_events_gives_the_same_figures(
     ended = view(stream_id, StreamStatus.ENDED).model_copy(update={"ended_at": datetime.now(UTC)})
     await emit(js, env, stream_id, StreamEnded(stream=ended))
 
+    last: list[dict] = []
+
     async def settled():
+        # Every family's consumer has caught up, and nothing moves any more between two looks.
         data = await figures(analytics, tokens, stream_id)
         done = (data["stream"]["status"] == "ended" and data["sales"]["orders"] == 2
                 and data["chat"]["messages"] == 2 and data["viewers"]["completed_views"] == 3
-                and data["viewers"]["peak"] == 6 and data["products"]["clicks"] == 6)  # fmt: skip
-        return data if done else None
+                and data["viewers"]["total_views"] == 6 and data["viewers"]["current"] == 6
+                and data["viewers"]["peak"] == 6 and data["products"]["clicks"] == 6
+                and data["products"]["add_to_cart"] == 1)  # fmt: skip
+        still = last == [data]
+        last[:] = [data]
+        return data if done and still else None
 
-    live = await eventually(settled)
+    live = await eventually(settled, interval=0.3)
     schema = f"analytics_rebuilt_{secrets.token_hex(3)}"
     settings = settings_of(env)
     applied = await rebuild(settings, schema=schema)

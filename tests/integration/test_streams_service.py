@@ -260,7 +260,10 @@ async def test_viewers_see_scheduled_and_live_ones_and_admins_see_all(
     assert {s["status"] for s in public} <= {"scheduled", "live"}
     assert ended["id"] not in [s["id"] for s in public]
     assert public[0]["status"] == "live"  # lives on air come first
-    assert (await client.get("/api/live/streams", params={"status": "ended"})).json() == []
+    # Ended lives are listed to viewers only when they can be watched again (a replay).
+    replays = (await client.get("/api/live/streams", params={"status": "ended"})).json()
+    assert ended["id"] not in [s["id"] for s in replays]
+    assert all(s["status"] == "ended" and s["replay_url"] for s in replays)
     assert (await client.get(f"/api/live/streams/{ended['id']}")).status_code == 404
 
     only_ended = await client.get("/api/live/streams", params={"status": "ended"}, headers=admin)
