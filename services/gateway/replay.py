@@ -51,17 +51,20 @@ async def gather_replay(*, upstream: Upstream, stream_id: str, token: str | None
     """The replay, or None when the caller may not watch one (no such live, not ended, no
     recording). Only public views are read, so no secret can reach the answer."""
     live = f"/api/live/streams/{stream_id}"
-    (status, stream), (history_status, history), (cards_status, cards) = await asyncio.gather(
-        upstream.get_json("streams", f"{live}/replay", token=token),
+    # The streams service first: no such replay, and the products service is not asked at all.
+    status, stream = await upstream.get_json("streams", f"{live}/replay", token=token)
+    if status == 404:
+        return None
+    if 400 <= status < 500:  # the caller's mistake (a forged token, say): said as it was
+        raise HTTPException(status, stream.get("detail") if isinstance(stream, dict) else None)
+    if status != 200:
+        raise HTTPException(503, "the streams service cannot tell right now")
+    (history_status, history), (cards_status, cards) = await asyncio.gather(
         # The caller's token: an admin may look at a replay before the products service has
         # heard that the live ended; anyone may afterwards.
         upstream.get_json("products", f"{live}/featured-history", token=token),
         upstream.get_json("products", f"{live}/products"),  # as any viewer sees them
     )
-    if status == 404:
-        return None
-    if status != 200:
-        raise HTTPException(status, stream.get("detail") if isinstance(stream, dict) else None)
     if history_status == 404 or cards_status == 404:
         return None  # deleted meanwhile
     if history_status != 200 or cards_status != 200:

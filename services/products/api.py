@@ -199,7 +199,7 @@ async def featured_history(
     admin_caller = user is not None and user.is_admin
     if not admin_caller and (await live_status(session, stream_id)).status != StreamStatus.ENDED:
         await admin(await signed_in(user))  # refused as by any admin-only route
-    return await showcase.featured_history(session=session, stream_id=stream_id)
+    return await showcase.featured_history(session=session, stream_id=stream_id, admin=admin_caller)
 
 
 # --- viewers -------------------------------------------------------------------------------------

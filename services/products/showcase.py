@@ -282,16 +282,23 @@ async def _unfeature(
     )
 
 
-async def featured_history(*, session: AsyncSession, stream_id: UUID) -> list[FeaturedPeriodPublic]:
-    """Which product was presented from when to when, in seconds from the live's start."""
+async def featured_history(
+    *, session: AsyncSession, stream_id: UUID, admin: bool = True
+) -> list[FeaturedPeriodPublic]:
+    """Which product was presented from when to when, in seconds from the live's start. Viewers
+    see only the products still shown in the live (a hidden or removed one is the admin's)."""
     live = await live_status(session, stream_id)
-    periods = (
-        await session.execute(
-            sa.select(FeaturedPeriod)
-            .where(col(FeaturedPeriod.stream_id) == stream_id)
-            .order_by(col(FeaturedPeriod.featured_at), col(FeaturedPeriod.id))
+    query = (
+        sa.select(FeaturedPeriod)
+        .where(col(FeaturedPeriod.stream_id) == stream_id)
+        .order_by(col(FeaturedPeriod.featured_at), col(FeaturedPeriod.id))
+    )
+    if not admin:
+        shown = sa.select(col(LiveStreamProduct.product_id)).where(
+            col(LiveStreamProduct.stream_id) == stream_id, col(LiveStreamProduct.visible)
         )
-    ).scalars()
+        query = query.where(col(FeaturedPeriod.product_id).in_(shown))
+    periods = (await session.execute(query)).scalars()
     return [
         FeaturedPeriodPublic(
             product_id=period.product_id,

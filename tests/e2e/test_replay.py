@@ -124,6 +124,17 @@ async def test_an_ended_live_becomes_a_shoppable_replay_anyone_may_watch_without
     )  # fmt: skip
     assert cart.status_code == 201, cart.text
 
+    # A product hidden afterwards leaves the viewers' history and timeline, not the admin's.
+    hidden = await gateway.post(
+        f"{url}/products", json={"product_id": coat["id"], "visible": False}, headers=admin
+    )
+    assert hidden.status_code in (200, 201), hidden.text
+    public = (await gateway.get(f"{url}/featured-history")).json()
+    assert [p["product_id"] for p in public] == [scarf["id"], scarf["id"]]
+    assert len((await gateway.get(f"{url}/featured-history", headers=admin)).json()) == 3
+    replay = await replay_of(gateway, live["id"])
+    assert [m["product_id"] for m in replay["timeline"]] == [scarf["id"], scarf["id"]]
+
 
 async def test_only_ended_lives_with_a_replay_are_listed_and_shown_to_viewers(
     gateway, tokens, no_grace
