@@ -7,6 +7,7 @@ tested is what is deployed. Nothing happens at import time.
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,10 @@ DEPLOYED_CALLBACKS = "http://streams:8001/webhooks"
 DEPLOYED_SCRIPT = f"/etc/nginx/vitrine/{RECORD_DONE}"
 SECRET_PLACEHOLDER = "__RTMP_CALLBACK_SECRET__"  # noqa: S105 (docker-compose puts the secret in)
 DEPLOYED_ROOT = "/tmp"  # noqa: S108 (the container's folders, replaced by ours)
+DEPLOYED_LOG = "/var/log/nginx/record-done.log"
+LOGS = "logs"  # under the run directory: nginx's logs and record-done.sh's, never served
+# What start.sh accepts: the secret goes into URLs and the configuration as it is.
+SAFE_SECRET = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def unavailable() -> str | None:
@@ -36,8 +41,8 @@ def unavailable() -> str | None:
         return f"the RTMP module is missing ({RTMP_MODULE}; apt-get install libnginx-mod-rtmp)"
     if not shutil.which("ffmpeg"):
         return "ffmpeg is not installed (it turns recordings into MP4 replays)"
-    if not (shutil.which("curl") or shutil.which("wget")):
-        return "neither curl nor wget is installed (record-done.sh posts on_record_done)"
+    if not shutil.which("curl"):
+        return "curl is not installed (record-done.sh posts on_record_done with it)"
     return None
 
 
@@ -45,12 +50,19 @@ def render_conf(
     *, callbacks_url: str, secret: str, rtmp_port: int, http_port: int, root: Path, host: str
 ) -> str:
     """deploy/nginx-rtmp/nginx.conf pointed at `callbacks_url` (…/webhooks), these ports and
-    folders under `root`, as a foreground process writing its logs there."""
+    folders under `root`, as a foreground process writing its logs to `root`/logs. Refuses a
+    secret start.sh would refuse: it goes into URLs and the configuration unescaped."""
+    if not SAFE_SECRET.fullmatch(secret):
+        raise ValueError(
+            "the RTMP callback secret goes into URLs: use letters, digits and . _ ~ - only"
+        )
+    logs = root / LOGS
     conf = (DEPLOY_DIR / "nginx.conf").read_text(encoding="utf-8")
     for deployed, here in (
         (DEPLOYED_CALLBACKS, callbacks_url.rstrip("/")),
         (SECRET_PLACEHOLDER, secret),
         (DEPLOYED_SCRIPT, str(root / RECORD_DONE)),
+        (DEPLOYED_LOG, str(logs / "record-done.log")),
         ("listen 1935;", f"listen {host}:{rtmp_port};"),
         ("rtmp://127.0.0.1:1935/show", f"rtmp://127.0.0.1:{rtmp_port}/show"),
         ("listen 8080;", f"listen {host}:{http_port};"),
@@ -66,13 +78,14 @@ def render_conf(
         f"load_module {RTMP_MODULE};\n"
         "daemon off;\n"
         f"pid {root}/nginx.pid;\n"
-        f"error_log {root}/error.log info;\n"
+        # Not info: nginx-rtmp logs every notify URL, the secret included, at that level.
+        f"error_log {logs}/error.log notice;\n"
     )
     temp_paths = "".join(
         f"    {kind}_temp_path {root / 'tmp' / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
-    conf = conf.replace("http {\n", f"http {{\n    access_log {root}/access.log;\n{temp_paths}", 1)
+    conf = conf.replace("http {\n", f"http {{\n    access_log {logs}/access.log;\n{temp_paths}", 1)
     return preamble + conf
 
 
@@ -108,18 +121,16 @@ class NginxRtmp:
         self.root = self.root.absolute()
         self._prepare()
         conf = self.root / "nginx.conf"
-        conf.write_text(
-            render_conf(
-                callbacks_url=self.callbacks_url,
-                secret=self.secret,
-                rtmp_port=self.rtmp_port,
-                http_port=self.http_port,
-                root=self.root,
-                host=self.host,
-            ),
-            encoding="utf-8",
+        rendered = render_conf(
+            callbacks_url=self.callbacks_url,
+            secret=self.secret,
+            rtmp_port=self.rtmp_port,
+            http_port=self.http_port,
+            root=self.root,
+            host=self.host,
         )
-        with (self.root / "stderr.log").open("ab") as stderr:
+        _write_private(conf, rendered)
+        with (self.root / LOGS / "stderr.log").open("ab") as stderr:
             self.process = subprocess.Popen(
                 ["nginx", "-p", str(self.root), "-c", str(conf)],
                 stdin=subprocess.DEVNULL,
@@ -136,10 +147,12 @@ class NginxRtmp:
     def _prepare(self) -> None:
         """As root, nginx's workers (and record-done.sh) run as nobody: what they write must be
         theirs to write, and the way to it open to them."""
-        for folder in ("hls", "recordings", "tmp"):
+        for folder in ("hls", "recordings", "tmp", LOGS):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
             (self.root / folder).chmod(0o777)
         self.root.chmod(0o755)
+        # Earlier versions logged record-done.sh's command line, the secret included, there.
+        (self.root / "recordings" / "record-done.log").unlink(missing_ok=True)
         script = self.root / RECORD_DONE
         shutil.copyfile(DEPLOY_DIR / RECORD_DONE, script)
         script.chmod(0o755)
@@ -162,8 +175,8 @@ class NginxRtmp:
     def logs(self, tail: int = 4000) -> str:
         """The end of nginx's and record-done.sh's logs, for error messages."""
         parts = []
-        for name in ("stderr.log", "error.log", "recordings/record-done.log"):
-            path = self.root / name
+        for name in ("stderr.log", "error.log", "record-done.log"):
+            path = self.root / LOGS / name
             if path.exists():
                 parts.append(f"--- {name}\n{path.read_text(errors='replace')[-tail:]}")
         return "\n".join(parts)
@@ -177,3 +190,11 @@ class NginxRtmp:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner alone (it holds the callback secret)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as file:
+        os.fchmod(fd, 0o600)  # an earlier run's file keeps its mode otherwise
+        file.write(text)

@@ -1,14 +1,18 @@
 #!/bin/sh
 # nginx-rtmp's `exec_record_done`: make a finished recording a replay browsers can play.
 #
-#   record-done.sh <recording.flv> <on_record_done callback URL>
+#   RECORD_DONE_URL=<on_record_done callback URL> record-done.sh <recording.flv>
 #
 # The FLV nginx wrote is remuxed (streams copied, nothing re-encoded) into <playback id>.mp4 with
 # its index first (+faststart, so playback starts before the download ends). ffmpeg writes a
 # temporary file that is renamed once complete, and only then is the streams service told, with
 # the same form nginx's own on_record_done would post: the replay URL never names a partial file.
 # A failed remux posts nothing (an FLV is no replay for a browser) and says why on stderr, which
-# the exec line sends to a log next to the recordings.
+# the exec line sends to a log outside the recordings folder.
+#
+# The callback URL carries the streams service's secret: it comes in the environment (nginx.conf's
+# `env RECORD_DONE_URL=…`) and goes to curl on stdin, never on a command line, which nginx logs
+# and `ps` shows; nor is it ever written to the log.
 #
 # nginx runs this as its workers' user (nobody when started as root), with an empty environment
 # unless the configuration keeps some (`env PATH;`); the recordings folder must be writable.
@@ -16,12 +20,13 @@ set -u
 PATH="${PATH:-/usr/local/bin:/usr/bin:/bin}"
 export PATH
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 <recording.flv> <on_record_done URL>" >&2
+if [ $# -ne 1 ] || [ -z "${RECORD_DONE_URL:-}" ]; then
+    echo "usage: RECORD_DONE_URL=<on_record_done URL> $0 <recording.flv>" >&2
     exit 2
 fi
 flv=$1
-callback=$2
+callback=$RECORD_DONE_URL
+unset RECORD_DONE_URL # ffmpeg has no use for it
 dir=$(dirname "$flv")
 name=$(basename "$flv" .flv) # the live's playback id: nginx names recordings after the stream
 mp4="$dir/$name.mp4"
@@ -42,15 +47,12 @@ remux() {
 }
 
 notify() {
-    if command -v curl >/dev/null 2>&1; then
-        curl --silent --show-error --fail --output /dev/null --max-time 30 \
+    # curl's config on stdin (-K -): the URL, quoted for it, stays off the command line.
+    printf 'url = "%s"\n' "$(printf '%s' "$callback" | sed 's/[\\"]/\\&/g')" |
+        curl --config - --silent --show-error --fail --output /dev/null --max-time 30 \
             --retry 10 --retry-delay 2 --retry-connrefused \
             --data-urlencode "call=record_done" --data-urlencode "name=$name" \
-            --data-urlencode "path=$mp4" "$callback"
-    else
-        wget -q -O /dev/null --tries=10 --waitretry=2 --timeout=30 \
-            --post-data "call=record_done&name=$name&path=$mp4" "$callback"
-    fi
+            --data-urlencode "path=$mp4"
 }
 
 [ -s "$flv" ] || { log "no recording at $flv"; exit 1; }

@@ -4,6 +4,7 @@ record-done.sh), calling the system through the gateway, and ffmpeg publishing l
 import asyncio
 import json
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -142,6 +143,31 @@ async def test_publishing_with_the_key_goes_live_serves_hls_and_ends_into_a_repl
     assert float(probed["format"]["duration"]) > 1
     assert log.status_code == 404  # only finished replays are served from there
     await viewer.close()
+    await _the_callback_secret_stays_out_of_recordings_and_logs(nginx)
+
+
+async def _the_callback_secret_stays_out_of_recordings_and_logs(
+    nginx: nginx_rtmp.NginxRtmp,
+) -> None:
+    """Whoever has the secret can end any live: after a recording, no file in the recordings
+    folder (a volume of public files) nor anything nginx serves holds it, nor do the logs."""
+    secret = INSECURE_RTMP_CALLBACK_SECRET.encode()
+    served = [p for folder in ("recordings", "hls") for p in (nginx.root / folder).rglob("*")]
+    assert [p for p in served if p.is_file() and secret in p.read_bytes()] == []
+    async with httpx.AsyncClient(base_url=nginx.http_url, timeout=5) as client:
+        for path in ["/", "/hls/", "/recordings/"] + [
+            f"/{p.relative_to(nginx.root)}" for p in served if p.is_file()
+        ]:
+            answer = await client.get(path)
+            assert secret not in answer.content, path
+    # record-done.sh's log is in the run directory's log folder, and says what it did.
+    record_done_log = nginx.root / "logs" / "record-done.log"
+    assert b"replay ready" in record_done_log.read_bytes(), nginx.logs()
+    assert not (nginx.root / "recordings" / "record-done.log").exists()
+    for log in (nginx.root / "logs").iterdir():
+        assert secret not in log.read_bytes(), log.name
+    # The configuration holds it, readable by its owner alone.
+    assert stat.S_IMODE((nginx.root / "nginx.conf").stat().st_mode) == 0o600
 
 
 async def test_a_wrong_key_is_refused_and_the_encoder_fails(
@@ -178,7 +204,8 @@ async def _with_replay(gateway, tokens, stream_id: str) -> dict | None:
 
 
 def test_the_deployed_configuration_is_valid_for_nginx(tmp_path) -> None:
-    (tmp_path / "tmp").mkdir()
+    for folder in ("tmp", "logs"):
+        (tmp_path / folder).mkdir()
     conf = tmp_path / "nginx.conf"
     conf.write_text(
         nginx_rtmp.render_conf(

@@ -1,4 +1,5 @@
-"""The Kubernetes manifests (deploy/k8s) agree with the code, the README and docker-compose.yml."""
+"""The deployment (deploy/k8s, deploy/nginx-rtmp) agrees with the code, the README and
+docker-compose.yml."""
 
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from services.gateway.settings import GatewaySettings
 from services.streams.settings import StreamsSettings
+from vitrine import nginx_rtmp
 from vitrine.services import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,3 +332,49 @@ def test_nats_is_a_three_node_cluster_routed_through_the_headless_service():
     expected = [(f"nats-{i}.{nats['serviceName']}", "6222") for i in range(nats["replicas"])]
     assert sorted(routes) == expected
     assert 4222 in {p["port"] for p in _one("Service", "nats")["spec"]["ports"]}
+
+
+# nginx-rtmp (deploy/nginx-rtmp/): its callback secret stays in its configuration.
+
+RTMP_SECRET = "rtmp-secret_0.9~"
+
+
+def _rendered_nginx_conf(secret: str = RTMP_SECRET) -> str:
+    return nginx_rtmp.render_conf(
+        callbacks_url="http://127.0.0.1:9/webhooks", secret=secret, rtmp_port=1, http_port=2,
+        root=Path("/srv/nginx-rtmp"), host="127.0.0.1",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("secret", ["a&b", "a;b", "a b", "a?b", "a/b", "a|b", "a\nb", "é", ""])
+def test_the_nginx_conf_refuses_a_callback_secret_start_sh_refuses(secret: str) -> None:
+    with pytest.raises(ValueError, match="letters, digits"):
+        _rendered_nginx_conf(secret)
+
+
+def test_start_sh_checks_the_callback_secret_against_the_same_characters() -> None:
+    start = (ROOT / "deploy" / "nginx-rtmp" / "start.sh").read_text()
+    allowed = re.search(r"\*\[!([^\]]+)\]\*\)", start)
+    assert allowed is not None, "start.sh no longer checks RTMP_CALLBACK_SECRET's characters"
+    assert nginx_rtmp.SAFE_SECRET.pattern == f"[{allowed.group(1)}]+"
+
+
+def test_record_done_gets_the_callback_url_from_its_environment_and_logs_outside_recordings():
+    conf = _rendered_nginx_conf()
+    exec_line = next(line for line in conf.splitlines() if "exec_record_done" in line)
+    assert RTMP_SECRET not in exec_line  # nginx logs exec command lines; ps shows them
+    assert "2>>/srv/nginx-rtmp/logs/record-done.log;" in exec_line
+    assert "recordings" not in exec_line.split("2>>")[1]
+    assert (
+        "\nenv RECORD_DONE_URL=http://127.0.0.1:9/webhooks/nginx-rtmp/on_record_done"
+        f"?secret={RTMP_SECRET};\n" in conf
+    )
+    deployed = (ROOT / "deploy" / "nginx-rtmp" / "nginx.conf").read_text()
+    assert "2>>/var/log/nginx/record-done.log;" in deployed
+    script = (ROOT / "deploy" / "nginx-rtmp" / "record-done.sh").read_text()
+    assert "RECORD_DONE_URL" in script and "--config -" in script and "wget" not in script
+
+
+def test_nginx_rtmp_does_not_log_at_info_where_notify_urls_carry_the_secret() -> None:
+    levels = re.findall(r"^\s*error_log\s+\S+\s+(\w+);", _rendered_nginx_conf(), re.MULTILINE)
+    assert levels and all(level in ("notice", "warn", "error", "crit") for level in levels)
