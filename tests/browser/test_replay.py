@@ -1,5 +1,6 @@
 """A live's replay in the viewer page: ffmpeg publishes to the local nginx-rtmp, the live features
-one product then another and ends; its MP4 plays and the featured card follows the video."""
+one product then another and ends; its MP4 plays and the featured card follows the video. And a
+replay made after the live ended (as Mux's, minutes later) comes to the page by itself."""
 
 import asyncio
 
@@ -7,6 +8,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import eventually_playing
 from tests.conftest import auth, eventually
+from tests.e2e.test_replay import nginx_says, no_grace  # noqa: F401 (no_grace: a fixture)
 from tests.support.encoder import publishing
 
 
@@ -102,3 +104,40 @@ async def test_a_replay_plays_and_shows_the_product_featured_at_each_moment_for_
     french = await new_page(locale="fr-FR")
     await french.goto(f"/live/{live['id']}")
     await expect(french.locator("#live-badge")).to_have_text("Rediffusion", timeout=15_000)
+
+
+async def test_an_ended_live_whose_replay_is_not_made_yet_says_it_is_coming_then_shows_it(
+    new_page,
+    gateway,
+    tokens,
+    no_grace,  # noqa: F811
+):
+    admin = auth(tokens["admin"])
+    created = await gateway.post("/api/live/streams", json={"title": "Late"}, headers=admin)
+    live = created.json()
+    page = await new_page()
+    await page.goto(f"/live/{live['id']}")
+    await nginx_says(gateway, "on_publish", name=live["stream_key"])
+    await expect(page.locator("#live-badge")).to_have_text("LIVE", timeout=15_000)
+    await nginx_says(gateway, "on_publish_done", name=live["playback_id"])  # no grace: ended
+    await expect(page.locator("#live-badge")).to_have_text("Ended", timeout=15_000)
+
+    # The socket comes back once the gateway no longer remembers the live as visible (5 s):
+    # refused (4404), and no replay yet. The page keeps what it showed and says one is coming.
+    await asyncio.sleep(6)
+    await page.evaluate("window.vitrine.socket.reconnectNow()")
+    soon = "The replay is coming soon"
+    await expect(page.locator("#video-waiting")).to_contain_text(soon, timeout=15_000)
+    await expect(page.locator("#notice")).to_be_hidden()
+    # A reload in the same tab remembers the live ended; the label follows the language.
+    await page.reload()
+    await expect(page.locator("#notice")).to_contain_text(soon, timeout=15_000)
+    await page.locator("#lang").click()
+    await expect(page.locator("#notice")).to_contain_text("La rediffusion arrive bientôt")
+
+    # The recording is made: within a check (15 s), the replay plays without a reload.
+    path = f"/tmp/recordings/{live['playback_id']}.mp4"
+    await nginx_says(gateway, "on_record_done", name=live["playback_id"], path=path)
+    await expect(page.locator("#live-badge")).to_have_text("Rediffusion", timeout=40_000)
+    await expect(page.locator("#notice")).to_be_hidden()
+    assert page.errors == []

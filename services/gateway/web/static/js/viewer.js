@@ -21,6 +21,9 @@ let socket = null;
 let replayUrl = null; // replay mode: the recording played instead of the live
 let replay = null; // then, the timeline of featured products following the video
 let chatFeedbackTimer = null;
+// An ended live whose replay is still being made (Mux's comes minutes later): looked for again.
+const REPLAY_CHECK_MS = 15_000;
+let replaySoon = false;
 
 function viewerSession() {
   let id = localStorage.getItem("vitrine.session");
@@ -45,9 +48,12 @@ async function chooseLive() {
   return ended.find((s) => s.replay_url)?.id ?? null; // nothing coming: the latest replay
 }
 
-function notice(text) {
+/** Show `text` above the page (none: hide it); a `label` is translated again on a switch. */
+function notice(text, label = null) {
   $("notice").textContent = text;
   $("notice").hidden = !text;
+  if (label) $("notice").dataset.i18n = label;
+  else delete $("notice").dataset.i18n;
 }
 
 async function start() {
@@ -69,12 +75,14 @@ async function start() {
     sessionId,
     onSnapshot: (data) => {
       state.applySnapshot(data);
+      rememberIfEnded();
       notice("");
       $("live").hidden = false;
       renderAll(true);
     },
     onEvent: (frame) => {
       render(state.apply(frame));
+      rememberIfEnded();
       // The live ended and its recording is ready: watch it again, shoppable.
       if (state.stream?.status === "ended" && state.stream.replay_url) watchReplay(streamId);
     },
@@ -127,15 +135,48 @@ async function enterReplay(streamId) {
   return true;
 }
 
+/** An ended live is one viewers no longer reach: this tab remembers it ended (reloads too). */
+function rememberIfEnded() {
+  if (state.stream?.status === "ended") sessionStorage.setItem(`vitrine.ended.${state.stream.id}`, "1");
+}
+
+function knownEnded(streamId) {
+  return (state.stream?.id === streamId && state.stream.status === "ended")
+    || sessionStorage.getItem(`vitrine.ended.${streamId}`) === "1";
+}
+
+/** The live ended and its replay is not ready yet: say it is coming, and look until it is. */
+function awaitReplay(streamId) {
+  socket?.stop(); // nothing more happens in an ended live
+  if (replaySoon) return;
+  replaySoon = true;
+  if (state.stream) {
+    notice("");
+    $("live").hidden = false;
+    renderStream(); // what was seen of the live stays, the video box saying the replay comes
+  } else {
+    notice(t("live.replaysoon"), "live.replaysoon");
+  }
+  const check = async () => {
+    if (!(await watchReplay(streamId))) setTimeout(check, REPLAY_CHECK_MS);
+  };
+  setTimeout(check, REPLAY_CHECK_MS);
+}
+
 function connectionState(name, detail) {
   const box = $("connection");
   box.classList.toggle("reconnecting", name === "reconnecting");
   if (name === "reconnecting") box.textContent = t("live.reconnecting");
   else box.textContent = "";
   if (name === "closed" && detail?.code === 4404) {
-    // Not a live to watch: maybe one to watch again.
-    watchReplay(socket.streamId).then((found) => {
+    // Not a live to watch: maybe one to watch again, now or once its replay is made.
+    const streamId = socket.streamId;
+    watchReplay(streamId).then((found) => {
       if (found) return;
+      if (knownEnded(streamId)) {
+        awaitReplay(streamId);
+        return;
+      }
       $("live").hidden = true;
       player.play(null);
       notice(t("live.notfound"));
@@ -178,7 +219,8 @@ function renderStream() {
   const playing = replayUrl || (stream.status === "live" && stream.playback_url);
   player.play(playing || null);
   $("video-waiting").hidden = Boolean(playing);
-  $("video-waiting").textContent = stream.status === "ended" ? t("live.ended") : t("live.waiting");
+  $("video-waiting").textContent = stream.status !== "ended" ? t("live.waiting")
+    : t(replaySoon ? "live.replaysoon" : "live.ended");
 }
 
 function renderViewers() {
