@@ -91,7 +91,7 @@ def _start_nginx_rtmp(state_dir: Path, *, streams_url: str) -> nginx_rtmp.NginxR
     )
     try:
         server.start()
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:  # ValueError: a secret unfit for a URL
         print(f"nginx-rtmp not started: {error}")
         return None
     print(f"started nginx-rtmp: OBS publishes to {server.ingest_url}, replays as MP4")
