@@ -325,7 +325,7 @@ async def test_a_rebuild_from_the_retained_events_gives_the_same_figures(
         # Every family's consumer has caught up, and nothing moves any more between two looks.
         data = await figures(analytics, tokens, stream_id)
         done = (data["stream"]["status"] == "ended" and data["sales"]["orders"] == 2
-                and data["chat"]["messages"] == 2 and data["viewers"]["completed_views"] == 3
+                and data["chat"]["messages"] == 2 and data["viewers"]["completed_views"] == 6
                 and data["viewers"]["total_views"] == 6 and data["viewers"]["current"] == 6
                 and data["viewers"]["peak"] == 6 and data["products"]["clicks"] == 6
                 and data["products"]["add_to_cart"] == 1)  # fmt: skip
@@ -333,7 +333,9 @@ async def test_a_rebuild_from_the_retained_events_gives_the_same_figures(
         last[:] = [data]
         return data if done and still else None
 
-    live = await eventually(settled, interval=0.3)
+    # The three views left open are closed by analytics itself once their gateway, which never
+    # had presence, is given up (`viewer.left` estimates, in the retained events like the rest).
+    live = await eventually(settled, interval=0.3, timeout=40)
     schema = f"analytics_rebuilt_{secrets.token_hex(3)}"
     settings = settings_of(env)
     applied = await rebuild(settings, schema=schema)
@@ -348,7 +350,8 @@ async def test_a_rebuild_from_the_retained_events_gives_the_same_figures(
             await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     assert rebuilt == live
     assert live["sales"]["revenue"] == "174.00"
-    assert live["viewers"]["total_watch_time_s"] == (7.25 + 21.75 + 36.25)
+    # The gateway's own closings, and the estimates of the others (each a few seconds).
+    assert live["viewers"]["total_watch_time_s"] > (7.25 + 21.75 + 36.25)
 
 
 # --- players -------------------------------------------------------------------------------------
