@@ -32,7 +32,7 @@ from services.analytics.models import orders
 from services.analytics.rebuild import rebuild
 from services.analytics.settings import AnalyticsSettings
 from tests.conftest import auth, eventually
-from tests.integration.test_chat_service import jetstream, view
+from tests.integration.test_chat_service import view
 from tests.support.services import serving
 
 SECRET = "woo-webhook-secret-0123456789"
@@ -58,12 +58,6 @@ async def running_analytics(env: dict) -> AsyncIterator[httpx.AsyncClient]:
 async def analytics(env) -> AsyncIterator[httpx.AsyncClient]:
     async with running_analytics(env) as client:
         yield client
-
-
-@pytest.fixture
-async def js(env) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as context:
-        yield context
 
 
 async def emit(

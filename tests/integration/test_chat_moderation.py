@@ -18,19 +18,12 @@ from tests.integration.test_chat_service import (
     running_chat,
     viewer,
 )
-from tests.support.services import jetstream
 
 
 @pytest.fixture(scope="module")
 async def client(env: dict) -> AsyncIterator[httpx.AsyncClient]:
     async with running_chat(env) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as js:
-        yield js
 
 
 @pytest.fixture
@@ -41,11 +34,6 @@ async def live(client: httpx.AsyncClient, js: JetStreamContext, env: dict) -> st
 @pytest.fixture
 def moderator(tokens: dict[str, str]) -> dict[str, str]:
     return auth(tokens["moderator"])
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 async def posted(client: httpx.AsyncClient, live: str, text: str) -> dict:

@@ -31,7 +31,7 @@ from contracts.streams import (
 from services.chat.app import create_app, migrate
 from services.chat.settings import ChatSettings
 from tests.conftest import auth, eventually
-from tests.support.services import jetstream, serving
+from tests.support.services import serving
 
 XSS = "<img src=x onerror=alert(1)>"
 _users = itertools.count(1)
@@ -137,12 +137,6 @@ def chat_events(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dic
 async def client(env: dict) -> AsyncIterator[httpx.AsyncClient]:
     async with running_chat(env) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as js:
-        yield js
 
 
 @pytest.fixture

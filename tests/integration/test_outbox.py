@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
-import nats
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from chassis.bus import BusProvider, ensure_stream
+from chassis.bus import BusProvider
 from chassis.db import create_engine, session_factory
 from chassis.outbox import Outbox, OutboxRelay, outbox_table
 from contracts import Envelope, stream_subject
@@ -65,15 +64,6 @@ MakeBus = Callable[..., BusProvider]
 
 def audience(current: int) -> ViewersUpdated:
     return ViewersUpdated(current=current, peak=current, total=current, unique=current)
-
-
-@pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(env["nats_url"])
-    js = nc.jetstream()
-    await ensure_stream(js, stream=env["jetstream_stream"], subject_root=env["subject_root"])
-    yield js
-    await nc.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from contracts.streams import Platform, StreamDeleted, StreamStarted, StreamStat
 from services.products.app import create_app, migrate
 from services.products.settings import ProductsSettings
 from tests.conftest import auth, eventually
-from tests.support.services import jetstream, schema_connection, serving
+from tests.support.services import schema_connection, serving
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +37,9 @@ async def client(settings: ProductsSettings) -> AsyncIterator[httpx.AsyncClient]
 
 
 @pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as js:
-        yield js
-
-
-@pytest.fixture(scope="module")
 async def db(settings: ProductsSettings) -> AsyncIterator[asyncpg.Connection]:
     async with schema_connection(settings, "products") as conn:
         yield conn
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 async def new_product(client: httpx.AsyncClient, admin: dict, **fields: Any) -> dict:

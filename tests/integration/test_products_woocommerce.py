@@ -15,7 +15,6 @@ from nats.js import JetStreamContext
 from chassis.secrets import MASK, SecretBox
 from services.products.app import create_app, migrate
 from services.products.settings import ProductsSettings
-from tests.conftest import auth
 from tests.support.services import schema_connection, serving
 from tests.support.woocommerce import FakeShop, running_shop
 
@@ -45,11 +44,6 @@ async def client(settings: ProductsSettings) -> AsyncIterator[httpx.AsyncClient]
 async def db(settings: ProductsSettings) -> AsyncIterator[asyncpg.Connection]:
     async with schema_connection(settings, "products") as conn:
         yield conn
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ import httpx
 import orjson
 import pytest
 from moto import mock_aws
-from nats.js import JetStreamContext
 
 from contracts import subject_for
 from services.streams.app import create_app, migrate
 from services.streams.providers import ivs
 from services.streams.settings import StreamsSettings
-from tests.conftest import auth, eventually
+from tests.conftest import eventually
 from tests.support import mux
 from tests.support.ivs import (
     RECORDING,
@@ -34,7 +33,7 @@ from tests.support.ivs import (
     send,
     stream_state,
 )
-from tests.support.services import jetstream, serving
+from tests.support.services import serving
 
 ENV_SECRET = "ivs-secret-from-the-environment"
 MUX_SECRET = "whsec-mux-signing-key-0123456789"
@@ -66,17 +65,6 @@ def aws() -> Iterator[Any]:
 async def client(settings: StreamsSettings, aws: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(create_app(settings), "streams") as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as js:
-        yield js
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 @pytest.fixture

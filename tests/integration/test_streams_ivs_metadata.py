@@ -29,7 +29,7 @@ from services.streams.ivs_metadata import DURABLE, FeaturedProductSync
 from services.streams.models import LiveStream
 from services.streams.providers import ivs
 from services.streams.settings import StreamsSettings
-from tests.conftest import auth, eventually
+from tests.conftest import eventually
 from tests.support.ivs import (
     REGION,
     StubbedIvs,
@@ -40,7 +40,7 @@ from tests.support.ivs import (
     send,
     stream_state,
 )
-from tests.support.services import jetstream, serving
+from tests.support.services import serving
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +69,6 @@ def app(settings: StreamsSettings) -> FastAPI:
 async def client(app: FastAPI, aws: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(app, "streams") as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as js:
-        yield js
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 @pytest.fixture

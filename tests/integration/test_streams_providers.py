@@ -13,7 +13,7 @@ from asgi_lifespan import LifespanManager
 
 from services.streams.app import create_app, migrate
 from services.streams.settings import StreamsSettings
-from tests.conftest import auth, eventually
+from tests.conftest import eventually
 from tests.support import mux
 
 TOKEN_ID, TOKEN_SECRET = "mux-token-id", "mux-token-secret-0123456789"
@@ -56,11 +56,6 @@ async def client(settings: StreamsSettings) -> AsyncIterator[httpx.AsyncClient]:
 def stand_in() -> Iterator[mux.MuxStandIn]:
     with mux.MuxStandIn(token_id=TOKEN_ID, token_secret=TOKEN_SECRET) as server:
         yield server
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 @pytest.fixture

@@ -44,11 +44,6 @@ def restream() -> Iterator[RestreamStandIn]:
         yield server
 
 
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
-
-
 async def configure(client: httpx.AsyncClient, admin: dict, **settings: object) -> httpx.Response:
     return await client.put(
         "/api/live/settings", json={"platform": "restream", **settings}, headers=admin

@@ -21,7 +21,7 @@ from contracts import Envelope
 from services.streams.app import create_app, migrate
 from services.streams.settings import StreamsSettings
 from tests.conftest import auth, eventually
-from tests.support.services import jetstream, schema_connection, serving
+from tests.support.services import schema_connection, serving
 
 CALLBACK = "/webhooks/nginx-rtmp"
 
@@ -41,20 +41,9 @@ async def client(settings: StreamsSettings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="module")
-async def js(env: dict) -> AsyncIterator[JetStreamContext]:
-    async with jetstream(env) as js:
-        yield js
-
-
-@pytest.fixture(scope="module")
 async def db(settings: StreamsSettings) -> AsyncIterator[asyncpg.Connection]:
     async with schema_connection(settings, "streams") as conn:
         yield conn
-
-
-@pytest.fixture
-def admin(tokens: dict[str, str]) -> dict[str, str]:
-    return auth(tokens["admin"])
 
 
 def secret_query(settings: StreamsSettings) -> dict[str, str]:
