@@ -1,18 +1,34 @@
 # Vitrine: `make dev` runs everything (embedded PostgreSQL/NATS/Valkey where none run), `make test` tests it.
 PYTHON ?= python3
-# uv on PATH, or the one `install` puts into $(PYTHON) (pip may not add it to PATH).
-UV = $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
+# Where `make uv` installs uv when there is none: a virtual environment of its own, which works
+# where pip may not install into the system's Python (PEP 668, Debian 12 and later).
+UV_HOME = .vitrine/uv
+# uv on PATH, else the one in UV_HOME, else a uv module of $(PYTHON). Expanded when a recipe
+# runs, so after `make uv` has run (install depends on it).
+UV = $(shell command -v uv 2>/dev/null || { test -x $(UV_HOME)/bin/uv && echo $(UV_HOME)/bin/uv; } || echo $(PYTHON) -m uv)
+VENDOR_HLS = services/gateway/web/static/vendor/hls.min.js
+DEV_ARGS ?=
 
-.PHONY: install dev test lint bench compose-check clean
+.PHONY: uv install dev test lint bench compose-check clean
 
-install:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install uv
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x $(UV_HOME)/bin/uv || $(PYTHON) -m uv --version >/dev/null 2>&1 || { \
+		echo "uv is missing: installing it into $(UV_HOME)"; \
+		$(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv; \
+	} || { echo "could not install uv: install python3-venv (apt-get install python3-venv) or uv" >&2; exit 1; }
+
+install: uv
 	$(UV) sync --frozen --all-extras
-	# hls.js for the viewer page, copied into services/gateway/web/static/vendor/ (never a CDN)
-	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; else echo "npm missing: the viewer page falls back to native HLS"; fi
+	# hls.js for the viewer page, copied into services/gateway/web/static/vendor/ (never a CDN);
+	# skipped when already there for this package-lock.json (no network needed, `make dev` offline).
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm missing: the viewer page falls back to native HLS"; \
+	elif [ -f $(VENDOR_HLS) ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then :; \
+	else npm ci --no-audit --no-fund || echo "npm ci failed: the viewer page falls back to native HLS"; fi
 
+# exec: make is vitrine dev's parent, which stops everything when make is killed, even by SIGKILL
+# (not `uv run`, which would outlive make and keep it all running). DEV_ARGS: e.g. --no-demo.
 dev: install
-	$(UV) run vitrine dev
+	@exec "$$($(UV) run --no-sync python -c 'import sys; print(sys.executable)')" -m vitrine.cli dev $(DEV_ARGS)
 
 # pytest exit code 5 (no tests collected) fails the target like any other failure.
 test: install

@@ -30,7 +30,14 @@ class Runtime:
     def __init__(self, settings: ServiceSettings, *, service: str, outbox: sa.Table) -> None:
         self.settings = settings
         self.service = service
-        self.engine = create_engine(settings.database_url, schema=settings.schema_for(service))
+        self.engine = create_engine(
+            settings.database_url,
+            schema=settings.schema_for(service),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout_s=settings.db_pool_timeout_s,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
         self.sessions = session_factory(self.engine)
         self.bus = BusProvider(
             settings.nats_url,

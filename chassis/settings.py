@@ -40,6 +40,13 @@ class ServiceSettings(BaseSettings):
 
     max_body_bytes: int = 1_000_000
 
+    # Connections one process may hold: every process of every service together must stay
+    # within PostgreSQL's max_connections (see the README's formula).
+    db_pool_size: int = Field(5, ge=1)
+    db_max_overflow: int = Field(5, ge=0)
+    db_pool_timeout_s: float = Field(10.0, gt=0)  # waiting for a free connection, then 503
+    db_connect_timeout_s: float = Field(5.0, gt=0)  # for a new connection, then 503
+
     @property
     def is_development(self) -> bool:
         return self.vitrine_env is not Environment.PRODUCTION

@@ -1,18 +1,15 @@
 """What every Vitrine HTTP app shares: errors, body limits, health, metrics, tracing."""
 
-import logging
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis import errors
+from chassis.inputs import InputGuard
 from chassis.telemetry import MetricsMiddleware, instrument
-
-log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -65,31 +62,12 @@ def create_web_app(
     readiness: dict[str, ReadinessCheck] | None = None,
     **fastapi_kwargs: object,
 ) -> FastAPI:
-    """A FastAPI app with Vitrine's error format, limits, `/healthz`, `/readyz` and `/metrics`."""
+    """A FastAPI app with Vitrine's error format (chassis.errors), input guard (chassis.inputs),
+    body limit, `/healthz`, `/readyz` and `/metrics`."""
     app = FastAPI(title=f"Vitrine {service}", lifespan=lifespan, **fastapi_kwargs)  # type: ignore[arg-type]
     app.state.readiness = readiness or {}
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        return JSONResponse(
-            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
-        )
-
-    @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, error: DBAPIError) -> Response:
-        # Class 22, "data exception": the input, not the server (a NUL character in text, a number
-        # out of range), whichever route let it through.
-        if str(getattr(error.orig, "sqlstate", "") or "").startswith("22"):
-            return JSONResponse(
-                {"detail": "a value is not valid text or is out of range"}, status_code=422
-            )
-        log.exception("database error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+    errors.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -113,7 +91,11 @@ def create_web_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Outermost last: metrics see every answer, the boundary every error, the guard only bodies
+    # within the size limit.
+    app.add_middleware(InputGuard, exempt_body_prefixes=("/webhooks/",))
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(errors.ErrorBoundary)
     app.add_middleware(MetricsMiddleware, service=service)
     instrument(app, service)
     return app

@@ -38,6 +38,7 @@ def serve(
         ws_per_message_deflate=False,
         log_level="warning",
         access_log=False,
+        timeout_keep_alive=30,  # longer than the gateway keeps an idle connection (upstream.py)
     )
 
 
@@ -82,11 +83,28 @@ def token(
 def dev(
     state_dir: Annotated[Path, typer.Option(help="embedded servers' data")] = Path(".vitrine"),
     demo: Annotated[bool, typer.Option(help="load the demo live")] = True,
+    start_timeout: Annotated[
+        float, typer.Option(envvar="VITRINE_START_TIMEOUT_S", help="seconds a service may take")
+    ] = 900.0,
+    stall_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="VITRINE_STALL_TIMEOUT_S",
+            help="seconds a starting service may go without using CPU or logging",
+        ),
+    ] = 120.0,
 ) -> None:
     """Run everything locally: servers (embedded where none run), migrations, services, demo."""
     from vitrine.devrun import run_dev
 
-    run_dev(state_dir=state_dir, demo=demo, gateway_port=int(os.environ.get("GATEWAY_PORT", 8000)))
+    status = run_dev(
+        state_dir=state_dir,
+        demo=demo,
+        gateway_port=int(os.environ.get("GATEWAY_PORT", 8000)),
+        start_timeout_s=start_timeout,
+        stall_s=stall_timeout,
+    )
+    raise typer.Exit(status)
 
 
 if __name__ == "__main__":

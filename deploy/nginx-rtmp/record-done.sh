@@ -6,7 +6,9 @@
 # The FLV nginx wrote is remuxed (streams copied, nothing re-encoded) into <playback id>.mp4 with
 # its index first (+faststart, so playback starts before the download ends). ffmpeg writes a
 # temporary file that is renamed once complete, and only then is the streams service told, with
-# the same form nginx's own on_record_done would post: the replay URL never names a partial file.
+# the same form nginx's own on_record_done would post, plus the MP4's duration as ffprobe reads
+# it (the replay's length; after each take of an encoder that reconnects, where that take ends
+# in the file): the replay URL never names a partial file.
 # A failed remux posts nothing (an FLV is no replay for a browser) and says why on stderr, which
 # the exec line sends to a log outside the recordings folder.
 #
@@ -36,9 +38,13 @@ log() {
     echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) record-done $name: $*" >&2
 }
 
+# Writes the MP4's duration on stdout, in seconds as ffprobe prints them ("12.345000"; nothing
+# when it cannot tell), read before the MP4 takes its place: it is this remux's own.
 remux() {
     if ffmpeg -nostdin -hide_banner -loglevel error -y -i "$flv" \
         -map 0 -c copy -movflags +faststart -f mp4 "$part"; then
+        ffprobe -v error -show_entries format=duration -of default=noprint_wrappers=1:nokey=1 \
+            "$part" 2>/dev/null | head -n 1
         mv -f "$part" "$mp4"
     else
         rm -f "$part"
@@ -52,7 +58,7 @@ notify() {
         curl --config - --silent --show-error --fail --output /dev/null --max-time 30 \
             --retry 10 --retry-delay 2 --retry-connrefused \
             --data-urlencode "call=record_done" --data-urlencode "name=$name" \
-            --data-urlencode "path=$mp4"
+            --data-urlencode "path=$mp4" --data-urlencode "duration=$seconds"
 }
 
 [ -s "$flv" ] || { log "no recording at $flv"; exit 1; }
@@ -60,10 +66,10 @@ notify() {
 # An encoder that reconnects appends to the same FLV and ends another take: one remux at a time,
 # so an older take's MP4 can never replace a newer, longer one.
 if command -v flock >/dev/null 2>&1; then
-    (flock -x 9 && remux) 9<"$flv"
+    seconds=$( (flock -x 9 && remux) 9<"$flv")
 else
-    remux
+    seconds=$(remux)
 fi || { log "ffmpeg could not remux $flv"; exit 1; }
 
 notify || { log "the streams service was not told of $mp4"; exit 1; }
-log "replay ready: $mp4"
+log "replay ready: $mp4 (${seconds:-unknown} s)"

@@ -17,10 +17,8 @@ from services.chat.models import (
     BlockedWordsAction,
     ChatPage,
     ChatPost,
-    LiveState,
     LiveStreamChatBan,
     LiveStreamChatMessage,
-    LiveStreamState,
     MessageStatus,
     message_position,
 )
@@ -136,7 +134,7 @@ async def history(
 ) -> ChatPage:
     """A page of the live's messages, newest last. Pages walk back from `before` by position,
     so messages posted meanwhile never shift a page: none is lost or repeated."""
-    await _ensure_not_deleted(session, stream_id)
+    await lives.live_state(session, stream_id)  # like posting: no such live, no chat (404)
     statuses = [MessageStatus.VISIBLE] + ([MessageStatus.HELD] if include_held else [])
     query = sa.select(LiveStreamChatMessage).where(
         col(LiveStreamChatMessage.stream_id) == stream_id,
@@ -191,10 +189,3 @@ async def locked_message(session: AsyncSession, message_id: UUID) -> LiveStreamC
     if row is None or row.status is MessageStatus.DELETED:
         raise MessageNotFound(message_id)
     return row
-
-
-async def _ensure_not_deleted(session: AsyncSession, stream_id: UUID) -> None:
-    """Reading a live chat has not heard of yet is fine (an empty page); a deleted one is gone."""
-    row = await session.get(LiveStreamState, stream_id)
-    if row is not None and row.status is LiveState.DELETED:
-        raise lives.LiveNotFound(stream_id)

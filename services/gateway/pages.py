@@ -19,6 +19,7 @@ from chassis.auth import issue_token
 from chassis.settings import ServiceSettings
 
 WEB = Path(__file__).with_name("web")
+DEMO = Path(__file__).with_name("demo")  # the demo live's product pictures: it works offline
 DEV_TOKEN_TTL = timedelta(hours=12)
 
 # Pages build the DOM from text (never HTML from data), and load scripts from here only.
@@ -36,6 +37,7 @@ SECURITY_HEADERS = {
 
 router = APIRouter(include_in_schema=False)
 router.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+router.mount("/demo", StaticFiles(directory=DEMO), name="demo")
 
 
 def _settings(request: Request) -> ServiceSettings:

@@ -1,9 +1,11 @@
 """A shoppable replay: an ended live's recording, and which product was featured when.
 
 Composed from the streams service (the live's public view, given only for a live that ended with a
-replay) and the products service (the live's public product cards and its featured history). The
-timeline counts seconds from the live's start, which is where the recording starts: each moment
-is a product card with the stretch of the replay during which it was featured.
+replay, and how its recording is laid out in takes) and the products service (the live's public
+product cards and its featured history, on the wall clock). Each moment of the timeline is a
+product card with the stretch of the video during which it was featured, in the video's own time
+(services/gateway/video_clock): an encoder's reconnect gap is not in the file, and a slow
+encoder's minute holds less than a minute of video.
 """
 
 import asyncio
@@ -16,6 +18,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from contracts.products import LiveProduct
 from contracts.streams import StreamView
 from services.gateway.upstream import Upstream
+from services.gateway.video_clock import Take, VideoClock
 
 
 class ReplayMoment(LiveProduct):
@@ -28,7 +31,9 @@ class ReplayMoment(LiveProduct):
 class Replay(BaseModel):
     stream: StreamView
     replay_url: str
-    duration_s: float | None = Field(description="from the live's start to its end")
+    duration_s: float | None = Field(
+        description="the video's length: the file's when the provider measured it"
+    )
     timeline: list[ReplayMoment] = Field(description="in order; a product may come back")
     products: list[LiveProduct] = Field(
         description="the live's products; none is featured: the timeline says when each was"
@@ -41,6 +46,13 @@ class FeaturedPeriod(BaseModel):
     product_id: UUID
     featured_at: datetime
     unfeatured_at: datetime | None
+
+
+class RecordingLayout(BaseModel):
+    """The streams service's account of a live's recording (the fields used here)."""
+
+    duration_s: float | None = None
+    takes: list[Take] = Field(default_factory=list)
 
 
 _HISTORY = TypeAdapter(list[FeaturedPeriod])
@@ -72,49 +84,57 @@ async def gather_replay(*, upstream: Upstream, stream_id: str, token: str | None
         raise HTTPException(503, "the replay's products are not ready yet", {"Retry-After": "1"})
     try:
         view = StreamView.model_validate(stream)
+        layout = RecordingLayout.model_validate(stream.get("recording") or {})
         periods, products = _HISTORY.validate_python(history), _CARDS.validate_python(cards)
     except ValidationError:
         raise HTTPException(502, "a service answered an unexpected replay") from None
     assert view.replay_url is not None  # the streams service answers only lives with one
+    clock = video_clock(view, layout)
     return Replay(
         stream=view,
         replay_url=view.replay_url,
-        duration_s=_seconds(view.started_at, view.ended_at),
-        timeline=timeline(stream=view, periods=periods, products=products),
+        duration_s=clock.length_s,
+        timeline=timeline(stream=view, periods=periods, products=products, clock=clock),
         products=[p.model_copy(update={"is_featured": False}) for p in products],
     )
 
 
+def video_clock(stream: StreamView, layout: RecordingLayout) -> VideoClock:
+    """The recording's clock from its takes; a live whose provider told of none was recorded,
+    as far as anyone knows, from its start to its end."""
+    if layout.takes:
+        return VideoClock(layout.takes, duration_s=layout.duration_s, ended_at=stream.ended_at)
+    return VideoClock.on_air(stream.started_at, stream.ended_at, layout.duration_s)
+
+
 def timeline(
-    *, stream: StreamView, periods: list[FeaturedPeriod], products: list[LiveProduct]
+    *,
+    stream: StreamView,
+    periods: list[FeaturedPeriod],
+    products: list[LiveProduct],
+    clock: VideoClock | None = None,
 ) -> list[ReplayMoment]:
-    """Each featured period as a moment of the replay, clipped to the live's time on air.
-    Products no longer in the live (or hidden) are left out: a viewer could not buy them."""
-    start = stream.started_at
-    if start is None:
+    """Each featured period as a moment of the replay, in the video's time (`clock`; the live's
+    time on air without one): a period before the recording starts begins with it, one within a
+    gap is not in it. Products no longer in the live (or hidden) are left out: a viewer could
+    not buy them."""
+    clock = clock or VideoClock.on_air(stream.started_at, stream.ended_at, None)
+    if not clock.takes:
         return []
-    end_s = _seconds(start, stream.ended_at)
     cards = {product.product_id: product for product in products}
     moments = []
     for period in periods:
         card = cards.get(period.product_id)
         if card is None:
             continue
-        from_s = max(0.0, _seconds(start, period.featured_at) or 0.0)
-        to_s = _seconds(start, period.unfeatured_at or stream.ended_at)
-        if end_s is not None:
-            from_s, to_s = min(from_s, end_s), min(to_s if to_s is not None else end_s, end_s)
+        until = period.unfeatured_at or stream.ended_at
+        from_s = clock.position(period.featured_at)
+        to_s = clock.position(until) if until is not None else None
         if to_s is not None and to_s <= from_s:
-            continue  # before the live started, or after it ended
+            continue  # before the recording, after it, or within a gap
         moment = {**card.model_dump(), "is_featured": True, "from_s": from_s, "to_s": to_s}
         moments.append(ReplayMoment.model_validate(moment))
     return moments
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
 
 
 async def has_replay(*, upstream: Upstream, stream_id: str, token: str | None) -> bool:

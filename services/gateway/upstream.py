@@ -1,4 +1,9 @@
-"""The gateway's one HTTP client to the services behind it."""
+"""The gateway's one HTTP client to the services behind it.
+
+A service's own answer, errors included, goes back as the service gave it. When the service gives
+none, the gateway says which service and what happened: not reachable (503 + Retry-After), no
+answer in time (504), the connection dropped mid-answer (502).
+"""
 
 from typing import Any
 
@@ -6,6 +11,12 @@ import httpx
 from fastapi import HTTPException, Request, Response
 
 from chassis.telemetry import trace_headers
+
+RETRY_AFTER_S = "2"
+# Below the services' keep-alive (`vitrine serve`: 30 s): the gateway drops an idle connection
+# before the service may close it under a request on its way.
+KEEPALIVE_EXPIRY_S = 10.0
+IDEMPOTENT = ("GET", "HEAD")  # sent again once when a reused connection turns out closed
 
 # Request headers a service needs; everything else stays at the gateway.
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "idempotency-key")
@@ -18,9 +29,15 @@ FORWARDED_RESPONSE_HEADERS = ("location", "retry-after", "www-authenticate")
 class Upstream:
     def __init__(self, *, services: dict[str, str], timeout_s: float) -> None:
         self.services = services
+        self.timeout_s = timeout_s
         self.client = httpx.AsyncClient(
             timeout=timeout_s,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=httpx.Limits(
+                max_connections=200,
+                max_keepalive_connections=50,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            ),
+            transport=httpx.AsyncHTTPTransport(retries=1),  # a refused connection: once more
         )
 
     async def close(self) -> None:
@@ -28,6 +45,33 @@ class Upstream:
 
     def _url(self, service: str, path: str) -> str:
         return self.services[service].rstrip("/") + path
+
+    async def _request(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call to `service`, its failures said as what they are and whose they are."""
+        for attempt in (1, 2):
+            try:
+                return await self.client.request(method, self._url(service, path), **kwargs)
+            except httpx.InvalidURL:  # a path no service route can match
+                raise HTTPException(404, "Not Found") from None
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                raise HTTPException(
+                    503, f"the {service} service is unavailable", {"Retry-After": RETRY_AFTER_S}
+                ) from None
+            except httpx.PoolTimeout:
+                raise HTTPException(
+                    503, "the gateway is busy, try again shortly", {"Retry-After": RETRY_AFTER_S}
+                ) from None
+            except httpx.TimeoutException:
+                raise HTTPException(
+                    504, f"the {service} service did not answer within {self.timeout_s:g} s"
+                ) from None
+            except httpx.TransportError:
+                if method in IDEMPOTENT and attempt == 1:
+                    continue  # most likely a kept-alive connection the service had just closed
+                raise HTTPException(
+                    502, f"the {service} service closed the connection without an answer"
+                ) from None
+        raise AssertionError("unreachable")
 
     async def forward(
         self, request: Request, service: str, path: str | None = None, *, signed: bool = False
@@ -42,16 +86,14 @@ class Upstream:
             headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
         else:
             headers = {k: v for k in FORWARDED_REQUEST_HEADERS if (v := request.headers.get(k))}
-        try:
-            answer = await self.client.request(
-                request.method,
-                self._url(service, target),
-                params=request.query_params,
-                content=await request.body(),
-                headers={**headers, **trace_headers()},
-            )
-        except httpx.TransportError:
-            raise HTTPException(503, f"the {service} service is unavailable") from None
+        answer = await self._request(
+            service,
+            request.method,
+            target,
+            params=request.query_params,
+            content=await request.body(),
+            headers={**headers, **trace_headers()},
+        )
         kept = {k: v for k in FORWARDED_RESPONSE_HEADERS if (v := answer.headers.get(k))}
         return Response(
             content=answer.content,
@@ -67,13 +109,9 @@ class Upstream:
         headers = trace_headers()
         if token:
             headers["authorization"] = f"Bearer {token}"
+        answer = await self._request(service, method, path, json=body, headers=headers)
         try:
-            answer = await self.client.request(
-                method, self._url(service, path), json=body, headers=headers
-            )
             return answer.status_code, answer.json() if answer.content else None, answer.headers
-        except httpx.TransportError:
-            raise HTTPException(503, f"the {service} service is unavailable") from None
         except ValueError:
             raise HTTPException(502, f"the {service} service answered garbage") from None
 
@@ -83,10 +121,7 @@ class Upstream:
         headers = trace_headers()
         if token:
             headers["authorization"] = f"Bearer {token}"
-        try:
-            answer = await self.client.get(self._url(service, path), headers=headers)
-        except httpx.TransportError:
-            raise HTTPException(503, f"the {service} service is unavailable") from None
+        answer = await self._request(service, "GET", path, headers=headers)
         try:
             return answer.status_code, answer.json() if answer.content else None
         except ValueError:  # not JSON: a proxy's error page, say

@@ -8,18 +8,29 @@ from fastapi.responses import JSONResponse, Response
 
 from chassis.auth import AdminUser, MaybeUser
 from contracts.streams import StreamStatus
-from services.streams import nginx_callbacks, provider_settings, service, webhooks_api
+from services.streams import (
+    ending,
+    nginx_callbacks,
+    provider_settings,
+    recording,
+    refusals,
+    service,
+    webhooks_api,
+)
 from services.streams.deps import DepsDep, SessionDep
-from services.streams.domain import InvalidTransition
+from services.streams.domain import InvalidSchedule, InvalidTransition
 from services.streams.models import (
     LiveStream,
     ObsSettings,
+    RecordingView,
     SettingsRead,
     SettingsWrite,
     StreamAdmin,
     StreamCreate,
     StreamPublic,
+    StreamReplay,
     StreamUpdate,
+    TakeView,
 )
 from services.streams.provider_settings import Deps
 from services.streams.providers.base import (
@@ -48,7 +59,22 @@ def present(stream: LiveStream, *, deps: Deps, admin: bool) -> StreamOut:
         provider_state_at=stream.provider_state_at,
         end_deadline=stream.end_deadline,
         last_webhook=stream.last_webhook,
+        last_refused_publish=refusals.view_of(stream.last_refused_publish),
+        recording=recording_view(stream),
         obs=ObsSettings(server=stream.ingest_url, stream_key=key),
+    )
+
+
+def recording_view(stream: LiveStream) -> RecordingView | None:
+    """The recording's takes and length, once a provider has told of any."""
+    takes = recording.takes(stream.recording)
+    duration_s = (stream.recording or {}).get("duration_s")
+    if not takes and duration_s is None:
+        return None
+    return RecordingView(
+        started_at=takes[0].started_at if takes else None,
+        duration_s=duration_s,
+        takes=[TakeView.model_validate(take, from_attributes=True) for take in takes],
     )
 
 
@@ -87,12 +113,15 @@ async def get_stream(
     return present(stream, deps=deps, admin=admin)
 
 
-@router.get("/streams/{stream_id}/replay", response_model=StreamPublic)
-async def get_replay(stream_id: UUID, session: SessionDep, user: MaybeUser) -> StreamPublic:
-    """The public view of a live that can be watched again: ended, with a replay."""
+@router.get("/streams/{stream_id}/replay", response_model=StreamReplay)
+async def get_replay(stream_id: UUID, session: SessionDep, user: MaybeUser) -> StreamReplay:
+    """The public view of a live that can be watched again (ended, with a replay), with its
+    recording's takes, so its timeline can be told in the video's own time."""
     admin = user is not None and user.is_admin
     stream = await service.get_replay(session=session, stream_id=stream_id, admin=admin)
-    return StreamPublic(**service.stream_view(stream).model_dump())
+    return StreamReplay(
+        **service.stream_view(stream).model_dump(), recording=recording_view(stream)
+    )
 
 
 @router.put("/streams/{stream_id}", response_model=StreamAdmin)
@@ -120,7 +149,7 @@ async def start_stream(
 async def end_stream(
     stream_id: UUID, session: SessionDep, deps: DepsDep, _: AdminUser
 ) -> StreamOut:
-    stream = await service.end_stream(session=session, deps=deps, stream_id=stream_id)
+    stream = await ending.end_stream(session=session, deps=deps, stream_id=stream_id)
     return present(stream, deps=deps, admin=True)
 
 
@@ -135,17 +164,25 @@ async def rotate_key(
 
 @router.get("/settings", response_model=SettingsRead)
 async def get_settings(session: SessionDep, deps: DepsDep, _: AdminUser) -> SettingsRead:
-    return await provider_settings.get_settings(session=session, deps=deps)
+    """The platform, its settings (secrets masked) and the last publish refused, any key."""
+    settings = await provider_settings.get_settings(session=session, deps=deps)
+    return settings.model_copy(
+        update={"last_refused_publish": await refusals.last_refused(session)}
+    )
 
 
 @router.put("/settings", response_model=SettingsRead)
 async def put_settings(
     data: SettingsWrite, session: SessionDep, deps: DepsDep, _: AdminUser
 ) -> SettingsRead:
-    return await provider_settings.put_settings(session=session, deps=deps, data=data)
+    settings = await provider_settings.put_settings(session=session, deps=deps, data=data)
+    return settings.model_copy(
+        update={"last_refused_publish": await refusals.last_refused(session)}
+    )
 
 
 _ERRORS: dict[type[Exception], int] = {
+    InvalidSchedule: 422,
     service.StreamNotFound: status.HTTP_404_NOT_FOUND,
     nginx_callbacks.PublishRefused: status.HTTP_403_FORBIDDEN,
     InvalidTransition: status.HTTP_409_CONFLICT,
@@ -166,7 +203,10 @@ def install(app: FastAPI) -> None:
 
     async def domain_error(request: Request, error: Exception) -> Response:
         kind = next(k for k in _ERRORS if isinstance(error, k))
-        return JSONResponse({"detail": _MESSAGES.get(kind, str(error))}, status_code=_ERRORS[kind])
+        detail: object = _MESSAGES.get(kind, str(error))
+        if isinstance(error, InvalidSchedule):  # said like any other invalid field
+            detail = [{"type": "value_error", "loc": ["body", error.field], "msg": str(error)}]
+        return JSONResponse({"detail": detail}, status_code=_ERRORS[kind])
 
     for kind in _ERRORS:
         app.add_exception_handler(kind, domain_error)

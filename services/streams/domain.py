@@ -2,12 +2,15 @@
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from contracts.streams import StreamStatus
 
 STREAM_KEY_PREFIX = "live_"
 STREAM_KEY_BYTES = 32  # 256 bits of randomness
 PLAYBACK_ID_BYTES = 16
+# "Now" as an admin types it: a form filled a moment ago is not in the past.
+SCHEDULE_TOLERANCE = timedelta(minutes=1)
 
 
 class InvalidTransition(Exception):
@@ -31,6 +34,18 @@ def end(status: StreamStatus) -> StreamStatus:
     if status is not StreamStatus.LIVE:
         raise InvalidTransition("end", status)
     return StreamStatus.ENDED
+
+
+class InvalidSchedule(ValueError):
+    """A live cannot be scheduled at that moment."""
+
+    field = "scheduled_at"
+
+
+def check_schedule(scheduled_at: datetime | None, *, now: datetime) -> None:
+    """A live is scheduled from now on (a minute's tolerance), never in the past."""
+    if scheduled_at is not None and scheduled_at < now - SCHEDULE_TOLERANCE:
+        raise InvalidSchedule("scheduled_at is in the past: schedule the live from now on")
 
 
 def ensure_deletable(status: StreamStatus) -> None:

@@ -79,6 +79,10 @@ class LiveStream(StreamsBase, table=True):
     end_deadline: datetime | None = Column(default=None, sa_type=Timestamp, index=True)
     # The last provider callback or webhook about this live, for the admin's troubleshooting.
     last_webhook: dict[str, Any] | None = Column(default=None, sa_type=JSONB)
+    # The last publish refused with one of this live's keys (guide: « Le stream ne démarre pas »).
+    last_refused_publish: dict[str, Any] | None = Column(default=None, sa_type=JSONB)
+    # What the provider told of the recording: its takes and length (services/streams/recording).
+    recording: dict[str, Any] | None = Column(default=None, sa_type=JSONB)
     created_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
     updated_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
 
@@ -121,6 +125,31 @@ class IvsTimedMetadata(StreamsBase, table=True):
     occurred_at: datetime | None = Column(default=None, sa_type=Timestamp)
     event_id: uuid.UUID | None = None  # orders events of the same moment
     pushed_at: datetime | None = Column(default=None, sa_type=Timestamp)
+
+
+class RetiredStreamKey(StreamsBase, table=True):
+    """A key replaced by rotate-key: it opens nothing, but an encoder still using it is told why
+    (and the live's admin sees it)."""
+
+    __tablename__ = "retired_stream_keys"
+
+    key_hash: str = Column(primary_key=True, max_length=64)
+    stream_id: uuid.UUID = Column(index=True)
+    retired_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
+
+
+class RefusedPublish(StreamsBase, table=True):
+    """A publish nginx-rtmp was told to refuse: the last ones, whatever the key (an unknown key
+    belongs to no live, so the platform's settings show it)."""
+
+    __tablename__ = "refused_publishes"
+
+    id: int | None = Column(default=None, primary_key=True)
+    refused_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
+    stream_id: uuid.UUID | None = None
+    key_tail: str = Column(max_length=8)  # the key's last characters, never more
+    reason: str = Column(max_length=64)
+    app: str | None = Column(default=None, max_length=64)
 
 
 outbox = outbox_table(StreamsBase.metadata)
@@ -182,7 +211,35 @@ class LastWebhook(BaseModel):
     type: str
     id: str | None = None
     received_at: datetime
-    outcome: str = Field(description="applied, ignored (late or no change), duplicate")
+    outcome: str = Field(description="applied, ignored (late or no change), duplicate, refused")
+
+
+class RefusedPublishView(BaseModel):
+    """A publish refused: « key …1234, 14:02, ended live »."""
+
+    at: datetime
+    key: str = Field(description="the key's last 4 characters only, e.g. …1234")
+    reason: str = Field(description="unknown key, rotated key, ended live, wrong app …")
+    app: str | None = Field(default=None, description="the RTMP application published to")
+
+
+class TakeView(BaseModel):
+    """One stretch of the recording: the encoder publishing from `started_at` to `ended_at`."""
+
+    started_at: datetime
+    ended_at: datetime | None = None
+    video_end_s: float | None = Field(
+        default=None, description="where this take ends in the video file, when measured"
+    )
+
+
+class RecordingView(BaseModel):
+    """The recording's takes in order (the gaps between them are not in the file) and the
+    file's length, so a replay's timeline can be put in the video's own time."""
+
+    started_at: datetime | None
+    duration_s: float | None = Field(description="the file's length, once known")
+    takes: list[TakeView]
 
 
 class StreamAdmin(StreamPublic):
@@ -197,7 +254,15 @@ class StreamAdmin(StreamPublic):
         default=None, description="the encoder left: the live ends then unless it comes back"
     )
     last_webhook: LastWebhook | None = None
+    last_refused_publish: RefusedPublishView | None = None
+    recording: RecordingView | None = None
     obs: ObsSettings
+
+
+class StreamReplay(StreamPublic):
+    """A live to watch again: its public view and how its recording is laid out."""
+
+    recording: RecordingView | None = None
 
 
 SettingName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -221,3 +286,6 @@ class SettingsRead(BaseModel):
     secrets: dict[str, str | None] = Field(description="masked: never the stored value")
     supported_platforms: list[Platform]
     updated_at: datetime | None = None
+    last_refused_publish: RefusedPublishView | None = Field(
+        default=None, description="the last publish nginx-rtmp was told to refuse, any key"
+    )

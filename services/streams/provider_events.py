@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from contracts.streams import StreamProviderStateChanged, StreamStatus, StreamUpdated
-from services.streams import service
+from services.streams import recording, service
 from services.streams.models import LiveStream, ProviderWebhook
 from services.streams.provider_settings import Deps
 from services.streams.providers.base import Kind, ProviderEvent
@@ -78,47 +78,96 @@ async def apply(
 async def _apply(
     *, session: AsyncSession, deps: Deps, stream: LiveStream, event: ProviderEvent
 ) -> bool:
+    # A report without a time of its own (nginx's) happened now: the live starts or ends at the
+    # very moment its take does.
+    arrived = _now()
+    at = event.occurred_at or arrived
+    recorded = _record(stream, event, at=at)
     if event.kind is Kind.REPLAY_READY:
-        return await _replay_ready(session=session, deps=deps, stream=stream, event=event)
+        return await _replay_ready(session=session, deps=deps, stream=stream, event=event) or (
+            recorded
+        )
     if stream.status is StreamStatus.ENDED:
-        return False  # an ended live stays ended: whatever comes now is late
+        return recorded  # an ended live stays ended: whatever comes now is late
     if event.kind is Kind.OTHER and event.state is None:
-        return False  # nothing to show either
-    at = event.occurred_at or _now()
+        return recorded  # nothing to show either
     if stream.provider_state_at is not None and at < stream.provider_state_at:
-        return False  # older than what we know
+        return recorded  # older than what we know
     changed = await _state(session=session, deps=deps, stream=stream, event=event, at=at)
     if event.kind in (Kind.CONNECTED, Kind.LIVE) and stream.end_deadline is not None:
         stream.end_deadline = None  # the encoder came back within the grace
         changed = True
     if event.kind is Kind.LIVE and stream.status is StreamStatus.SCHEDULED:
-        await service.go_live(session=session, deps=deps, stream=stream)
+        await service.go_live(session=session, deps=deps, stream=stream, at=arrived)
         changed = True
     elif event.kind is Kind.DISCONNECTED and stream.status is StreamStatus.LIVE:
         if event.grace_s == 0:
-            await service.go_off_air(session=session, deps=deps, stream=stream)
+            await service.go_off_air(session=session, deps=deps, stream=stream, at=arrived)
             changed = True
         elif event.grace_s is not None and stream.end_deadline is None:
-            stream.end_deadline = _now() + timedelta(seconds=event.grace_s)
+            stream.end_deadline = arrived + timedelta(seconds=event.grace_s)
             changed = True
     elif event.kind is Kind.ENDED and stream.status is StreamStatus.LIVE:
-        await service.go_off_air(session=session, deps=deps, stream=stream)
+        await service.go_off_air(session=session, deps=deps, stream=stream, at=arrived)
         changed = True
-    return changed
+    return changed or recorded
+
+
+def _record(stream: LiveStream, event: ProviderEvent, *, at: datetime) -> bool:
+    """What the report says of the recording, kept whatever the live's status (a take's end and
+    the file's length come after the live ended); True if that changed the takes or length."""
+    before = stream.recording
+    updated = event.recording if event.recording is not None else before
+    if event.take == recording.START:
+        updated = recording.take_started(updated, at)
+    elif event.take == recording.END:
+        updated = recording.take_ended(updated, at)
+    if event.video_s is not None:
+        updated = recording.file_measured(updated, at, event.video_s)
+    elif event.duration_s is not None:
+        updated = recording.file_lasts(updated, event.duration_s)
+    if updated is None or _layout(updated) == _layout(before):
+        return False  # a repeated report: nothing stored, the row stays small
+    stream.recording = updated
+    return True
+
+
+def _layout(recorded: recording.Recording | None) -> tuple[object, object]:
+    return recording.takes(recorded), (recorded or {}).get("duration_s")
 
 
 async def _state(
     *, session: AsyncSession, deps: Deps, stream: LiveStream, event: ProviderEvent, at: datetime
 ) -> bool:
-    state = event.state or event.kind.value
-    stream.provider_state_at = at
+    return await show_state(
+        session=session,
+        deps=deps,
+        stream=stream,
+        state=event.state or event.kind.value,
+        detail=event.type,
+        at=at,
+    )
+
+
+async def show_state(
+    *,
+    session: AsyncSession,
+    deps: Deps,
+    stream: LiveStream,
+    state: str,
+    detail: str | None,
+    at: datetime | None = None,
+) -> bool:
+    """The provider state the admin sees (and `stream.provider_state` says), as of `at`; True
+    if it changed. Commit is the caller's."""
+    stream.provider_state_at = at or _now()
     if stream.provider_state == state:
         return False
     stream.provider_state = state
     stream.updated_at = _now()
     await deps.outbox.record(
         session,
-        StreamProviderStateChanged(platform=stream.platform, state=state, detail=event.type),
+        StreamProviderStateChanged(platform=stream.platform, state=state, detail=detail),
         stream_id=stream.id,
     )
     return True

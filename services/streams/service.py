@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -21,7 +22,7 @@ from contracts.streams import (
     StreamView,
 )
 from services.streams import domain
-from services.streams.models import LiveStream, StreamCreate, StreamUpdate
+from services.streams.models import LiveStream, RetiredStreamKey, StreamCreate, StreamUpdate
 from services.streams.provider_settings import Deps, configured_provider, provider_of
 
 PUBLIC_STATUSES = (StreamStatus.SCHEDULED, StreamStatus.LIVE)
@@ -45,6 +46,7 @@ def _now() -> datetime:
 
 async def create_stream(*, session: AsyncSession, deps: Deps, data: StreamCreate) -> LiveStream:
     """Schedule a live on the configured platform with a fresh stream key."""
+    domain.check_schedule(data.scheduled_at, now=_now())
     provider = await configured_provider(session=session, deps=deps)
     stream_id, playback_id = uuid4(), domain.new_playback_id()
     ingest = await provider.create(
@@ -134,6 +136,8 @@ async def update_stream(
 ) -> LiveStream:
     """Change the fields sent; records `stream.updated` only if something really changed."""
     stream = await locked(session, stream_id)
+    if "scheduled_at" in data.model_fields_set and data.scheduled_at != stream.scheduled_at:
+        domain.check_schedule(data.scheduled_at, now=_now())  # sent back unchanged: fine
     changed = []
     for field in sorted(data.model_fields_set):
         value = getattr(data, field)
@@ -155,6 +159,9 @@ async def delete_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -
     domain.ensure_deletable(stream.status)
     provider = await provider_of(stream, session=session, deps=deps)
     await provider.delete(stream_id=stream.id, provider_ref=stream.provider_ref)
+    await session.execute(
+        sa.delete(RetiredStreamKey).where(col(RetiredStreamKey.stream_id) == stream.id)
+    )
     await session.delete(stream)
     await deps.outbox.record(session, StreamDeleted(stream_id=stream.id), stream_id=stream.id)
     await session.commit()
@@ -167,13 +174,6 @@ async def start_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) ->
     return stream
 
 
-async def end_stream(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
-    stream = await locked(session, stream_id)
-    await go_off_air(session=session, deps=deps, stream=stream)
-    await session.commit()
-    return stream
-
-
 async def rotate_key(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> LiveStream:
     """Replace the stream key; the old one opens nothing any more."""
     stream = await locked(session, stream_id)
@@ -182,6 +182,14 @@ async def rotate_key(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> L
     key = await provider.rotate_key(
         stream_id=stream.id, provider_ref=stream.provider_ref, stream_key=domain.new_stream_key()
     )
+    if domain.hash_stream_key(key) != stream.stream_key_hash:
+        # Kept so that an encoder still publishing with it is told why it is refused.
+        retired = {"key_hash": stream.stream_key_hash, "stream_id": stream.id, "retired_at": _now()}
+        await session.execute(
+            insert(RetiredStreamKey)
+            .values(**retired)
+            .on_conflict_do_update(index_elements=["key_hash"], set_=retired)
+        )
     stream.stream_key_hash = domain.hash_stream_key(key)
     stream.stream_key_sealed = deps.box.seal(key)
     stream.updated_at = _now()
@@ -199,20 +207,26 @@ def stream_key(stream: LiveStream, *, box: SecretBox) -> str:
     return box.open(stream.stream_key_sealed)
 
 
-async def go_live(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
-    """A scheduled live goes on air (InvalidTransition otherwise); commit is the caller's."""
+async def go_live(
+    *, session: AsyncSession, deps: Deps, stream: LiveStream, at: datetime | None = None
+) -> None:
+    """A scheduled live goes on air (InvalidTransition otherwise), now or `at`; commit is the
+    caller's."""
     stream.status = domain.start(stream.status)
-    stream.started_at = stream.updated_at = _now()
+    stream.started_at = stream.updated_at = at or _now()
     await deps.outbox.record(
         session, StreamStarted(stream=stream_view(stream)), stream_id=stream.id
     )
 
 
-async def go_off_air(*, session: AsyncSession, deps: Deps, stream: LiveStream) -> None:
-    """A live on air ends for good (InvalidTransition otherwise); commit is the caller's."""
+async def go_off_air(
+    *, session: AsyncSession, deps: Deps, stream: LiveStream, at: datetime | None = None
+) -> None:
+    """A live on air ends for good (InvalidTransition otherwise), now or `at`; commit is the
+    caller's."""
     stream.status = domain.end(stream.status)
     stream.end_deadline = None
-    stream.ended_at = stream.updated_at = _now()
+    stream.ended_at = stream.updated_at = at or _now()
     await deps.outbox.record(session, StreamEnded(stream=stream_view(stream)), stream_id=stream.id)
 
 

@@ -17,6 +17,9 @@ class StreamsSettings(ServiceSettings):
     hls_base_url: str = "http://127.0.0.1:8080/hls"
     # Where nginx serves its recordings (`record all`), named by playback id.
     replay_base_url: str = "http://127.0.0.1:8080/recordings"
+    # nginx-rtmp's control module: ending a live drops its publisher there (never open to
+    # viewers). Unset: /control beside the HLS, as deploy/nginx-rtmp/nginx.conf serves it.
+    rtmp_control_url: str | None = None
     # An encoder that drops may come back this long before its live ends (nginx-rtmp, IVS).
     rtmp_reconnect_grace_s: float = Field(10.0, ge=0, le=3600)
     # Mux webhook signing secrets besides the admin's settings (comma-separated, for rotation).

@@ -26,13 +26,24 @@ async def _nginx_callback(deps: DepsDep, secret: Annotated[str | None, Query()] 
 
 
 NginxName = Annotated[str, Form(min_length=1, max_length=512)]
+# What else nginx posts, kept to say why a publish was refused (never required).
+NginxDetail = Annotated[str | None, Form(max_length=512)]
 NginxCallback = [Depends(_nginx_callback)]
 
 
 @router.post("/nginx-rtmp/on_publish", dependencies=NginxCallback)
-async def on_publish(name: NginxName, session: SessionDep, deps: DepsDep) -> Response:
-    """Authorise an encoder; the 302 renames its stream to the public playback id."""
-    playback_id = await nginx_callbacks.on_publish(session=session, deps=deps, name=name)
+async def on_publish(
+    name: NginxName,
+    session: SessionDep,
+    deps: DepsDep,
+    app: NginxDetail = None,
+    addr: NginxDetail = None,
+) -> Response:
+    """Authorise an encoder; the 302 renames its stream to the public playback id, a 403
+    refuses it (and the reason is kept for the admin)."""
+    playback_id = await nginx_callbacks.on_publish(
+        session=session, deps=deps, name=name, app=app, addr=addr
+    )
     return Response(status_code=status.HTTP_302_FOUND, headers={"Location": playback_id})
 
 
@@ -49,9 +60,13 @@ async def on_record_done(
     path: Annotated[str, Form(min_length=1, max_length=1024)],
     session: SessionDep,
     deps: DepsDep,
+    duration: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
-    """A recording is complete: it becomes the live's replay."""
-    await nginx_callbacks.on_record_done(session=session, deps=deps, name=name, path=path)
+    """A recording is complete (`duration` seconds, from record-done.sh's ffprobe): it becomes
+    the live's replay."""
+    await nginx_callbacks.on_record_done(
+        session=session, deps=deps, name=name, path=path, duration=duration
+    )
     return Response(status_code=status.HTTP_200_OK)
 
 

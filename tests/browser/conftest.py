@@ -106,7 +106,8 @@ async def nginx_rtmp(system, gateway, tokens) -> AsyncIterator[NginxRtmp]:
         "/api/live/settings",
         json={"platform": "nginx_rtmp", "config": {
             "ingest_url": server.ingest_url, "hls_base_url": server.hls_base_url,
-            "replay_base_url": server.replay_base_url, "reconnect_grace_s": 1}},
+            "replay_base_url": server.replay_base_url, "control_url": server.control_url,
+            "reconnect_grace_s": 1}},
         headers=admin,
     )  # fmt: skip
     assert chosen.status_code == 200, chosen.text

@@ -3,11 +3,9 @@ record-done.sh), calling the system through the gateway, and ffmpeg publishing l
 
 import asyncio
 import json
-import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
 from pathlib import Path
 
 import httpx
@@ -15,59 +13,14 @@ import pytest
 
 from services.streams.settings import INSECURE_RTMP_CALLBACK_SECRET
 from tests.conftest import auth, eventually
+from tests.e2e.conftest import GRACE_S
 from tests.support.encoder import publishing
 from tests.support.viewer import WsViewer
 from vitrine import nginx_rtmp
-from vitrine.system import System, free_port
-
-GRACE_S = 2
 
 pytestmark = pytest.mark.skipif(
     nginx_rtmp.unavailable() is not None, reason=str(nginx_rtmp.unavailable())
 )
-
-
-@pytest.fixture(scope="module")
-def nginx(system: System) -> Iterator[nginx_rtmp.NginxRtmp]:
-    """nginx-rtmp from deploy/nginx-rtmp/, its callbacks sent through the gateway."""
-    server = nginx_rtmp.NginxRtmp(
-        root=Path(tempfile.mkdtemp(prefix="vitrine-nginx-")),
-        callbacks_url=f"{system.url('gateway')}/webhooks",
-        secret=INSECURE_RTMP_CALLBACK_SECRET,
-        rtmp_port=free_port(),
-        http_port=free_port(),
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-async def on_test_nginx(
-    system: System, nginx: nginx_rtmp.NginxRtmp, tokens: dict
-) -> AsyncIterator[None]:
-    """New lives are created on the test nginx, with a short reconnect grace."""
-    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=15) as gateway:
-        admin = auth(tokens["admin"])
-        answer = await gateway.put(
-            "/api/live/settings",
-            json={
-                "platform": "nginx_rtmp",
-                "config": {
-                    "ingest_url": nginx.ingest_url,
-                    "hls_base_url": nginx.hls_base_url,
-                    "replay_base_url": nginx.replay_base_url,
-                    "reconnect_grace_s": GRACE_S,
-                },
-            },
-            headers=admin,
-        )
-        assert answer.status_code == 200, answer.text
-        yield
-        await gateway.put("/api/live/settings", json={"platform": "nginx_rtmp"}, headers=admin)
 
 
 async def create_live(gateway: httpx.AsyncClient, tokens: dict) -> dict:
@@ -179,6 +132,64 @@ async def test_a_wrong_key_is_refused_and_the_encoder_fails(
     after = await admin_view(gateway, tokens, live["id"])
     assert after["status"] == "scheduled" and after["provider_state"] is None
     assert not list((nginx.root / "hls").glob("live_not-a-key*"))
+    # The admin can tell why: the platform's settings show the last publish refused.
+    shown = await gateway.get("/api/live/settings", headers=auth(tokens["admin"]))
+    refused = shown.json()["last_refused_publish"]
+    assert (refused["key"], refused["reason"], refused["app"]) == ("…-key", "unknown key", "live")
+
+
+async def test_ending_a_live_disconnects_the_encoder_and_the_replay_ends_there(
+    gateway, system, nginx, on_test_nginx, tokens
+):
+    live = await create_live(gateway, tokens)
+    admin = auth(tokens["admin"])
+    publish_url = f"{nginx.ingest_url}/{live['stream_key']}"
+    async with publishing(publish_url) as encoder:
+        published = time.monotonic()
+        await eventually(lambda: playlist(live["playback_url"]), timeout=20, interval=0.5)
+        await asyncio.sleep(3)
+        asked = time.monotonic()
+        ended = await gateway.post(f"/api/live/streams/{live['id']}/end", headers=admin)
+        assert ended.status_code == 200, ended.text
+        assert await encoder.exited(5) != 0  # nginx dropped it: ffmpeg fails to write
+        gone_s = time.monotonic() - asked
+    on_air_s = asked - published
+    print(f"\nend → encoder disconnected: {gone_s:.2f} s (answered in "
+          f"{ended.elapsed.total_seconds():.2f} s)")  # fmt: skip
+    assert ended.json()["status"] == "ended"
+    assert ended.json()["provider_state"] == "disconnected"
+
+    # The HLS stops with it: the playlist grows no more.
+    first = await playlist(live["playback_url"])
+    await asyncio.sleep(3)
+    assert await playlist(live["playback_url"]) in (first, None)
+
+    # The replay holds what was on air, nothing after the end.
+    stream = await eventually(lambda: _with_replay(gateway, tokens, live["id"]), timeout=30)
+    async with httpx.AsyncClient(timeout=5) as client:
+        replay = await client.get(stream["replay_url"])
+    duration = float((await _probe(replay.content, nginx.root / "ended.mp4"))["format"]["duration"])
+    print(f"on air {on_air_s:.2f} s (from the encoder's start), replay {duration:.2f} s")
+    assert 1 < duration <= on_air_s + 0.5, nginx.logs()
+    recording = (await _eventually_measured(gateway, tokens, live["id"]))["recording"]
+    assert recording["duration_s"] == pytest.approx(duration, abs=0.01)
+
+    # OBS reconnecting is turned away, and the live says why.
+    async with publishing(publish_url) as again:
+        assert await again.exited(20) != 0
+    after = await admin_view(gateway, tokens, live["id"])
+    assert after["last_refused_publish"]["reason"] == "ended live"
+    assert after["last_refused_publish"]["key"] == f"…{live['stream_key'][-4:]}"
+    assert after["provider_state"] == "refused"
+
+
+async def _eventually_measured(gateway, tokens, stream_id: str) -> dict:
+    async def measured() -> dict | None:
+        stream = await admin_view(gateway, tokens, stream_id)
+        recording = stream.get("recording") or {}
+        return stream if recording.get("duration_s") else None
+
+    return await eventually(measured, timeout=30)
 
 
 async def _with_state(gateway, tokens, stream_id: str, state: str) -> dict | None:

@@ -345,6 +345,16 @@ async def test_a_deleted_live_has_no_chat(
     assert (await client.get(f"/api/live/streams/{live}/chat")).status_code == 404
 
 
+async def test_the_chat_of_a_live_never_announced_is_not_found_to_read_nor_to_post(
+    client: httpx.AsyncClient,
+) -> None:
+    _, headers = viewer()
+    unknown = str(uuid4())
+    read = await client.get("/api/live/chat", params={"stream_id": unknown})
+    assert (read.status_code, read.json()) == (404, {"detail": "live not found"})
+    assert (await post(client, headers, unknown, "hello?")).status_code == 404
+
+
 async def test_a_scheduled_live_already_accepts_messages(
     client: httpx.AsyncClient, js: JetStreamContext, env: dict
 ) -> None:

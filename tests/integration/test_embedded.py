@@ -210,3 +210,36 @@ def test_urls_without_a_port_use_their_schemes_default(state_dir: Path) -> None:
     )  # fmt: skip
     assert servers == []
     assert urls["REDIS_URL"] == "redis://localhost/3"
+
+
+def test_a_database_url_naming_a_missing_database_gets_it_created(postgres_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from vitrine.database import ensure_database
+
+    server = urlsplit(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+    name = f"vitrine_missing_{spare_port()}"
+    url = server._replace(path=f"/{name}").geturl()
+    try:
+        assert ensure_database(url) is True
+        assert ensure_database(url) is False  # there now: left as it is
+    finally:
+        embedded._run_coroutine(_drop(server._replace(path="/postgres").geturl(), name))
+
+
+async def _drop(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def test_a_database_server_that_cannot_be_used_is_said_without_the_password() -> None:
+    from vitrine.database import ensure_database
+
+    url = f"postgresql://shop:s3cret@127.0.0.1:{spare_port()}/shop"
+    with pytest.raises(RuntimeError, match="cannot be used") as raised:
+        ensure_database(url)
+    assert "s3cret" not in str(raised.value)
+    assert "shop:***@" in str(raised.value)

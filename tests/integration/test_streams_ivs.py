@@ -148,6 +148,51 @@ async def test_rotating_a_key_replaces_the_channels_stream_key(
     assert (await live_of(client, admin, live["id"]))["stream_key"] == "sk_eu-west-1_rotated"
 
 
+async def test_ending_an_ivs_live_deletes_its_keys_then_stops_the_stream(
+    client, aws, on_ivs, admin, monkeypatch
+):
+    """moto has no stop_stream (nor stream keys): botocore's Stubber answers as IVS would."""
+    live = await create_live(client, admin)
+    arn = channel_of(aws, live)["arn"]
+    await send(client, stream_state(arn, "Stream Start"))
+    stub = StubbedIvs()
+    monkeypatch.setattr(ivs, "new_client", stub.new_client)
+    key = arn.replace(":channel/", ":stream-key/")
+    stub.answer("list_stream_keys", {"streamKeys": [{"arn": key, "channelArn": arn}]})
+    stub.answer("delete_stream_key", {}, {"arn": key})
+    stub.answer("stop_stream", {}, {"channelArn": arn})
+    ended = await client.post(f"/api/live/streams/{live['id']}/end", headers=admin)
+    assert ended.status_code == 200, ended.text
+    assert (ended.json()["status"], ended.json()["provider_state"]) == ("ended", "disconnected")
+    stub.stubber.assert_no_pending_responses()
+    # The key goes first: an encoder set to reconnect cannot resume the broadcast.
+    assert [name for name, _, _ in stub.calls] == [
+        "ListStreamKeys", "DeleteStreamKey", "StopStream",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "state"),
+    [
+        ("ChannelNotBroadcasting", 404, "disconnected"),
+        ("AccessDeniedException", 403, "stop_failed"),
+    ],
+)
+async def test_an_ivs_channel_not_broadcasting_or_refusing_still_lets_the_live_end(
+    client, aws, on_ivs, admin, monkeypatch, code, status, state
+):
+    live = await create_live(client, admin)
+    arn = channel_of(aws, live)["arn"]
+    await send(client, stream_state(arn, "Stream Start"))
+    stub = StubbedIvs()
+    monkeypatch.setattr(ivs, "new_client", stub.new_client)
+    stub.answer("list_stream_keys", {"streamKeys": []})
+    stub.fail("stop_stream", code, status)
+    ended = await client.post(f"/api/live/streams/{live['id']}/end", headers=admin)
+    assert ended.status_code == 200, ended.text
+    assert (ended.json()["status"], ended.json()["provider_state"]) == ("ended", state)
+
+
 # --- EventBridge ---------------------------------------------------------------------------------
 
 
@@ -189,6 +234,26 @@ async def test_ivs_events_take_a_live_on_air_and_into_a_replay(client, aws, js, 
         "ivs",
         "Recording End",
     )
+
+
+async def test_ivs_streams_are_the_recordings_takes_and_its_length_comes_at_its_end(
+    client, aws, on_ivs, admin
+):
+    live = await create_live(client, admin)
+    arn = channel_of(aws, live)["arn"]
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    for name, second in [("Stream Start", 0), ("Stream End", 40), ("Session Ended", 41),
+                         ("Stream Start", 50), ("Stream End", 80)]:  # fmt: skip
+        await send(client, stream_state(arn, name, at=t0 + timedelta(seconds=second)))
+    await client.post(f"/api/live/streams/{live['id']}/end", headers=admin)
+    await send(client, recording_state(arn, "Recording End"))  # recording_duration_ms: 28435
+    recording = (await live_of(client, admin, live["id"]))["recording"]
+    moments = [(t["started_at"], t["ended_at"]) for t in recording["takes"]]
+    assert moments == [
+        tuple((t0 + timedelta(seconds=s)).isoformat().replace("+00:00", "Z") for s in pair)
+        for pair in ((0, 40), (50, 80))
+    ]
+    assert recording["duration_s"] == 28.435
 
 
 async def test_events_without_the_shared_secret_answer_401_and_change_nothing(

@@ -191,6 +191,67 @@ async def test_mux_webhooks_take_a_live_on_air_off_air_and_into_a_replay(
     assert after["last_webhook"]["outcome"] == "applied"
 
 
+async def test_ending_a_mux_live_ends_its_recording_and_disconnects_the_encoder(
+    client, stand_in, on_mux, admin
+):
+    live = await create_live(client, admin)
+    ref = mux_ref(stand_in, live)["id"]
+    await send(client, "video.live_stream.active", {"id": ref, "status": "active"})
+    ended = await client.post(f"/api/live/streams/{live['id']}/end", headers=admin)
+    assert ended.status_code == 200, ended.text
+    assert (ended.json()["status"], ended.json()["provider_state"]) == ("ended", "disconnected")
+    # `complete` ends the asset at once; `disable` closes the encoder's connection (Mux would
+    # keep it 60 s after `complete`) and refuses it coming back, which would start a new asset.
+    puts = [(method, path) for method, path, _ in stand_in.requests if method == "PUT"]
+    assert puts[-2:] == [
+        ("PUT", f"/video/v1/live-streams/{ref}/complete"),
+        ("PUT", f"/video/v1/live-streams/{ref}/disable"),
+    ]
+    assert stand_in.live_streams[ref]["status"] == "disabled"
+
+
+async def test_mux_failing_to_stop_the_encoder_does_not_keep_the_live_on_air(
+    client, stand_in, on_mux, admin
+):
+    live = await create_live(client, admin)
+    ref = mux_ref(stand_in, live)["id"]
+    await send(client, "video.live_stream.active", {"id": ref, "status": "active"})
+    stand_in.fail_next = 503
+    ended = await client.post(f"/api/live/streams/{live['id']}/end", headers=admin)
+    assert ended.status_code == 200, ended.text
+    assert (ended.json()["status"], ended.json()["provider_state"]) == ("ended", "stop_failed")
+
+
+async def test_a_mux_assets_recording_sessions_are_the_replays_takes(
+    client, stand_in, on_mux, admin
+):
+    live = await create_live(client, admin)
+    ref = mux_ref(stand_in, live)["id"]
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    asset = {
+        "id": "asset-takes",
+        "live_stream_id": ref,
+        "status": "ready",
+        "duration": 95.5,
+        "playback_ids": [{"id": "replay-takes", "policy": "public"}],
+        "recording_times": [
+            {"started_at": t0.isoformat().replace("+00:00", "Z"), "duration": 60.0,
+             "type": "content"},
+            {"started_at": (t0 + timedelta(seconds=90)).isoformat(), "duration": 35.5,
+             "type": "content"},
+        ],
+    }  # fmt: skip
+    await send(client, "video.live_stream.active", {"id": ref}, at=t0)
+    await send(client, "video.live_stream.idle", {"id": ref}, at=t0 + timedelta(seconds=130))
+    assert (await send(client, "video.asset.ready", asset)).json() == {"outcome": "applied"}
+    recording = (await live_of(client, admin, live["id"]))["recording"]
+    assert recording["duration_s"] == 95.5
+    assert [(t["video_end_s"], t["started_at"]) for t in recording["takes"]] == [
+        (60.0, t0.isoformat().replace("+00:00", "Z")),
+        (95.5, (t0 + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")),
+    ]
+
+
 async def test_badly_signed_mux_webhooks_answer_401_and_change_nothing(
     client, stand_in, on_mux, admin
 ):

@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -21,15 +21,28 @@ from contracts import Envelope
 from services.streams.app import create_app, migrate
 from services.streams.settings import StreamsSettings
 from tests.conftest import auth, eventually
+from tests.support.nginx_control import ControlStandIn
 from tests.support.services import schema_connection, serving
 
 CALLBACK = "/webhooks/nginx-rtmp"
 
 
 @pytest.fixture(scope="module")
-async def settings(env: dict) -> StreamsSettings:
+def control() -> Iterator[ControlStandIn]:
+    """nginx-rtmp's control module, with no encoder publishing: ending a live drops nothing."""
+    with ControlStandIn(secret=StreamsSettings().rtmp_callback_secret.get_secret_value()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def settings(env: dict, control: ControlStandIn) -> StreamsSettings:
     # A short reconnect grace, checked often, so encoders leaving end their live quickly here.
-    settings = StreamsSettings(**env, rtmp_reconnect_grace_s=0.3, grace_check_interval_s=0.1)
+    settings = StreamsSettings(
+        **env,
+        rtmp_reconnect_grace_s=0.3,
+        grace_check_interval_s=0.1,
+        rtmp_control_url=control.url,
+    )
     await migrate(settings)
     return settings
 
@@ -593,21 +606,22 @@ async def test_nginx_publishing_with_the_key_puts_the_live_on_air_under_its_play
     assert after["provider_state"] == "disconnected"
     assert after["end_deadline"] is None
 
-    # Late or repeated callbacks change nothing; an ended live refuses its encoder.
+    # Late or repeated callbacks change nothing; an ended live refuses its encoder, and says so.
     repeated = await client.post(f"{CALLBACK}/on_publish_done", params=query, data=form)
     assert repeated.status_code == 200
     assert (await client.post(f"{CALLBACK}/on_publish", params=query, data=form)).status_code == 403
 
-    events = await events_of(js, env, live["id"], count=5)
+    events = await events_of(js, env, live["id"], count=6)
     assert types_of(events) == [
         "stream.created",
         "stream.provider_state",
         "stream.started",
         "stream.provider_state",
         "stream.ended",
+        "stream.provider_state",
     ]
     states = [orjson.loads(e[2])["data"].get("state") for e in events]
-    assert states[1] == "connected" and states[3] == "disconnected"
+    assert (states[1], states[3], states[5]) == ("connected", "disconnected", "refused")
 
 
 async def test_nginx_publishing_with_a_wrong_key_is_refused(

@@ -1,8 +1,9 @@
 """A local stand-in for Mux: its live-stream REST API (as mux-python calls it) and its webhooks.
 
 Answers like api.mux.com: basic auth with the access token, `201 {"data": …}` on create and on
-reset-stream-key, `204` on delete, `404 {"error": …}` for unknown ids. `signed_webhook` builds
-a body and `Mux-Signature` header the way Mux signs them.
+reset-stream-key, `204` on delete, `200 {"data": {}}` on `PUT …/complete` (the recording ends)
+and `PUT …/disable` (the encoder is disconnected and refused), `404 {"error": …}` for unknown ids.
+`webhook` and `signature` build a body and `Mux-Signature` header the way Mux signs them.
 """
 
 import base64
@@ -100,6 +101,12 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and parts[1:] == ["reset-stream-key"]:
             live["stream_key"] = str(uuid.uuid4())
             return self._answer(201, {"data": live})
+        if method == "PUT" and parts[1:] == ["complete"]:
+            live["status"], live["recording_completed"] = "idle", True
+            return self._answer(200, {"data": {}})
+        if method == "PUT" and parts[1:] == ["disable"]:
+            live["status"] = "disabled"
+            return self._answer(200, {"data": {}})
         return self._answer(404, {"error": {"type": "not_found", "messages": []}})
 
     def do_GET(self) -> None:
@@ -107,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
 
     def do_DELETE(self) -> None:
         self._route("DELETE")

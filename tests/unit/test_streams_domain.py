@@ -1,12 +1,13 @@
 """The rules of a live, without any I/O."""
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from contracts.streams import StreamStatus
-from services.streams import domain
-from services.streams.domain import InvalidTransition
+from services.streams import domain, refusals
+from services.streams.domain import InvalidSchedule, InvalidTransition
 
 SCHEDULED, LIVE, ENDED = StreamStatus.SCHEDULED, StreamStatus.LIVE, StreamStatus.ENDED
 
@@ -95,3 +96,28 @@ def test_a_key_hashes_to_its_sha256_hex_digest() -> None:
     assert domain.hash_stream_key(key) == digest
     assert domain.hash_stream_key(key + "x") != digest
     assert key not in digest
+
+
+NOW = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("offset_s", [None, 0, -59, 3600 * 24 * 365])
+def test_a_live_is_scheduled_from_now_on(offset_s: float | None) -> None:
+    when = None if offset_s is None else NOW + timedelta(seconds=offset_s)
+    domain.check_schedule(when, now=NOW)
+
+
+@pytest.mark.parametrize("offset_s", [-61, -3600, -3600 * 24 * 365])
+def test_a_live_cannot_be_scheduled_in_the_past(offset_s: float) -> None:
+    with pytest.raises(InvalidSchedule) as raised:
+        domain.check_schedule(NOW + timedelta(seconds=offset_s), now=NOW)
+    assert raised.value.field == "scheduled_at" and "past" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("live_" + "a" * 39 + "Zx_9", "Zx_9"), ("short", ""), ("live_\x1b[31mredkey\n", "key?")],
+)
+def test_a_refused_key_is_shown_by_its_last_four_characters_at_most(key: str, shown: str) -> None:
+    # A short one could be told whole; a control character never reaches a log line.
+    assert refusals.key_tail(key) == shown

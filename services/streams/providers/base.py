@@ -55,6 +55,21 @@ class ProviderEvent:
     state: str | None = None  # the provider state to show, when not the kind's own name
     replay_url: str | None = None
     grace_s: float | None = None  # DISCONNECTED: end the live after this long (None: never)
+    # What it says of the recording (services/streams/recording): a take began or ended at
+    # `occurred_at`, the file holds `video_s` seconds now, the finished file lasts `duration_s`,
+    # or the whole recording as the provider lists it (replacing what we pieced together).
+    take: str | None = None  # "start" or "end"
+    video_s: float | None = None
+    duration_s: float | None = None
+    recording: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EncoderStop:
+    """What the provider did when asked to stop a live's encoder."""
+
+    stopped: bool  # False: nothing was publishing
+    detail: str
 
 
 # Given the stored secrets, the ones to change (e.g. a refreshed OAuth token pair).
@@ -78,6 +93,13 @@ class VideoProvider(Protocol):
 
     async def delete(self, *, stream_id: UUID, provider_ref: str | None) -> None:
         """Forget the live at the provider (idempotent)."""
+        ...
+
+    async def stop_encoder(
+        self, *, stream_id: UUID, provider_ref: str | None, playback_id: str
+    ) -> EncoderStop | None:
+        """The live ended: disconnect its encoder and end its recording now (ProviderUnavailable
+        if the provider failed). None when the platform offers no way to."""
         ...
 
 

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from contracts.streams import Platform
 from services.streams.providers.base import (
+    EncoderStop,
     Ingest,
     InvalidProviderConfig,
     check_keys,
@@ -51,3 +52,8 @@ class CustomRtmpProvider:
 
     async def delete(self, *, stream_id: UUID, provider_ref: str | None) -> None:
         return None
+
+    async def stop_encoder(
+        self, *, stream_id: UUID, provider_ref: str | None, playback_id: str
+    ) -> EncoderStop | None:
+        return None  # an RTMP server Vitrine knows only by its URL: OBS stops it

@@ -26,6 +26,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from contracts.streams import Platform
 from services.streams.providers.base import (
+    EncoderStop,
     Ingest,
     InvalidProviderConfig,
     ProviderUnavailable,
@@ -223,6 +224,26 @@ class IvsProvider:
         except IvsError as error:
             if error.code != "ResourceNotFoundException":
                 raise  # already gone otherwise; its stream keys go with it
+
+    async def stop_encoder(
+        self, *, stream_id: UUID, provider_ref: str | None, playback_id: str
+    ) -> EncoderStop:
+        """The channel's stream keys are deleted first, so an encoder set to reconnect (OBS is)
+        cannot resume the broadcast, or its recording; then the stream is stopped."""
+        if provider_ref is None:
+            return EncoderStop(stopped=False, detail="this live has no IVS channel")
+        channel = provider_ref
+        try:
+            for key_arn in await self._call(lambda ivs: _stream_keys(ivs, channel), arn=channel):
+                await self._delete_stream_key(channel, key_arn)
+            await self._call(lambda ivs: ivs.stop_stream(channelArn=channel), arn=channel)
+        except IvsError as error:
+            if error.code == "ChannelNotBroadcasting":
+                return EncoderStop(stopped=False, detail="the channel was not broadcasting")
+            if error.code == "ResourceNotFoundException":
+                return EncoderStop(stopped=False, detail="IVS no longer has this channel")
+            raise
+        return EncoderStop(stopped=True, detail="IVS stopped the stream; its keys are deleted")
 
     async def put_metadata(self, *, channel_arn: str, metadata: str) -> bool:
         """Insert timed metadata into the channel's video; False when it is not broadcasting

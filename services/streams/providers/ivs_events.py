@@ -37,6 +37,10 @@ _STREAM_KINDS = {
     "Stream End": (Kind.DISCONNECTED, "disconnected"),
     "Stream Failure": (Kind.OTHER, "failed"),
 }
+# Where the recording's takes begin and end (an encoder reconnecting within the recording
+# configuration's reconnect window is merged into the same recording, without the gap).
+_TAKES = {"Stream Start": "start", "Stream End": "end", "Session Ended": "end"}
+MAX_RECORDING_MS = 7 * 24 * 3600 * 1000
 
 
 class BadSecret(Exception):
@@ -80,9 +84,10 @@ def parse_event(
     channel = next((r for r in resources if isinstance(r, str) and ":channel/" in r), None)
     if detail_type == RECORDING_STATE:
         name = str(detail.get("recording_status") or "Recording")
-        replay_url = None
+        replay_url = duration_s = None
         if name == "Recording End":
             replay_url = _replay_url(detail, region=payload.get("region"), base=replay_base_url)
+            duration_s = _seconds(detail.get("recording_duration_ms"))
         kind = Kind.REPLAY_READY if replay_url else Kind.OTHER
         event = ProviderEvent(
             source=SOURCE,
@@ -91,6 +96,7 @@ def parse_event(
             id=event_id,
             occurred_at=occurred_at,
             replay_url=replay_url,
+            duration_s=duration_s,
         )
         return channel, event
     name = str(detail.get("event_name") or detail_type)
@@ -107,8 +113,18 @@ def parse_event(
         occurred_at=occurred_at,
         state=state,
         grace_s=grace_s if kind is Kind.DISCONNECTED else None,
+        take=_TAKES.get(name) if detail_type == STREAM_STATE else None,
     )
     return channel, event
+
+
+def _seconds(milliseconds: object) -> float | None:
+    """A recording's length in seconds, from IVS's `recording_duration_ms`."""
+    if isinstance(milliseconds, bool) or not isinstance(milliseconds, int | float):
+        return None
+    if not 0 <= milliseconds < MAX_RECORDING_MS:
+        return None
+    return round(milliseconds / 1000, 3)
 
 
 def _replay_url(detail: dict[str, Any], *, region: object, base: str | None) -> str | None:

@@ -16,10 +16,13 @@ from uuid import UUID
 
 import mux_python
 import orjson
+import urllib3
 from mux_python.rest import ApiException, NotFoundException
 
 from contracts.streams import Platform
+from services.streams import recording
 from services.streams.providers.base import (
+    EncoderStop,
     Ingest,
     InvalidProviderConfig,
     Kind,
@@ -38,12 +41,23 @@ SECRET_NAMES = ("token_id", "token_secret", "webhook_secret", "webhook_secret_pr
 LATENCY_MODES = {"standard", "reduced", "low"}
 DEFAULT_RECONNECT_WINDOW_S = 60
 SIGNATURE_TOLERANCE_S = 300
+MAX_DURATION_S = 7 * 24 * 3600  # longer than any live Mux records (12 h)
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2.0, 3.0  # what any call to Mux waits at most
 
 T = TypeVar("T")
 
 
 class BadSignature(Exception):
     """The webhook is not from Mux (or too old to trust)."""
+
+
+class _BoundedRest(mux_python.rest.RESTClientObject):
+    """Every call to Mux bounded in time (mux-python waits forever by default): a Mux that does
+    not answer is said as such (502) well before the gateway gives up on the streams service."""
+
+    def request(self, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        timeout = _request_timeout or (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+        return super().request(*args, _request_timeout=timeout, **kwargs)
 
 
 class MuxProvider:
@@ -83,7 +97,10 @@ class MuxProvider:
         configuration = mux_python.Configuration(host=self.api_url)
         configuration.username = self.token_id
         configuration.password = self.token_secret
-        return mux_python.LiveStreamsApi(mux_python.ApiClient(configuration))
+        configuration.retries = urllib3.Retry(total=1, read=0)  # a POST is never sent twice
+        client = mux_python.ApiClient(configuration)
+        client.rest_client = _BoundedRest(configuration)
+        return mux_python.LiveStreamsApi(client)
 
     async def _call(self, call: Callable[[mux_python.LiveStreamsApi], T]) -> T:
         """mux-python is synchronous: its calls run in a thread."""
@@ -94,8 +111,10 @@ class MuxProvider:
             raise
         except ApiException as error:
             raise ProviderUnavailable(f"Mux answered {error.status}: {error.reason}") from None
-        except OSError as error:
-            raise ProviderUnavailable(f"Mux is unreachable: {error}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            # urllib3's MaxRetryError (refused, unresolvable, timed out) is not an OSError.
+            reason = getattr(error, "reason", None) or error
+            raise ProviderUnavailable(f"Mux is unreachable: {type(reason).__name__}") from None
 
     async def create(self, *, stream_id: UUID, stream_key: str, playback_id: str) -> Ingest:
         public = [mux_python.PlaybackPolicy.PUBLIC]
@@ -129,6 +148,47 @@ class MuxProvider:
             await self._call(lambda api: api.delete_live_stream(provider_ref))
         except NotFoundException:
             return  # already gone
+
+    async def stop_encoder(
+        self, *, stream_id: UUID, provider_ref: str | None, playback_id: str
+    ) -> EncoderStop:
+        """`complete` ends the recording (the asset) at once, without the reconnect window, but
+        Mux keeps the encoder connected for another 60 s, and an encoder reconnecting then would
+        start a new asset; `disable` closes the connection and refuses any new one."""
+        if provider_ref is None:
+            return EncoderStop(stopped=False, detail="this live has no Mux live stream")
+        try:
+            await self._call(lambda api: api.signal_live_stream_complete(provider_ref))
+            await self._call(lambda api: api.disable_live_stream(provider_ref))
+        except NotFoundException:
+            return EncoderStop(stopped=False, detail="Mux no longer has this live stream")
+        return EncoderStop(stopped=True, detail="Mux completed and disabled the live stream")
+
+
+def _recording(asset: dict[str, Any]) -> dict[str, Any] | None:
+    """The asset's recording sessions (`recording_times`: one per encoder connection, slates
+    included, back to back in the file) and its `duration`; None if it lists none we can read."""
+    sessions = []
+    for session in asset.get("recording_times") or []:
+        try:
+            started_at = datetime.fromisoformat(str(session["started_at"]).replace("Z", "+00:00"))
+            seconds = float(session["duration"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if started_at.tzinfo is None or not 0 <= seconds < MAX_DURATION_S:
+            return None
+        sessions.append((started_at, seconds))
+    duration = asset.get("duration")
+    seconds_long = (
+        float(duration)
+        if isinstance(duration, int | float)
+        and not isinstance(duration, bool)
+        and 0 <= duration < MAX_DURATION_S
+        else None
+    )
+    if not sessions and seconds_long is None:
+        return None
+    return recording.from_sessions(sessions, seconds_long)
 
 
 def _public_playback_id(playback_ids: Iterable[Any] | None) -> str | None:
@@ -191,6 +251,7 @@ def parse_webhook(body: bytes) -> tuple[str | None, ProviderEvent]:
             id=webhook_id,
             occurred_at=occurred_at,
             replay_url=PLAYBACK_URL.format(playback_id=playback_id) if playback_id else None,
+            recording=_recording(data),
         )
         return data.get("live_stream_id"), event
     kind, state = _KINDS.get(kind_name, (Kind.OTHER, None))

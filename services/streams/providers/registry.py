@@ -8,7 +8,7 @@ from services.streams.providers.base import SecretsStore, UnsupportedPlatform, V
 from services.streams.providers.custom_rtmp import CustomRtmpProvider
 from services.streams.providers.ivs import IvsProvider
 from services.streams.providers.mux import MuxProvider
-from services.streams.providers.nginx_rtmp import NginxRtmpProvider
+from services.streams.providers.nginx_rtmp import NginxRtmpProvider, control_beside
 from services.streams.providers.restream import RestreamProvider
 from services.streams.settings import StreamsSettings
 
@@ -24,11 +24,16 @@ def _nginx_rtmp(
     secrets: dict[str, str],
     store: SecretsStore | None,
 ) -> VideoProvider:
+    hls_base_url = config.get("hls_base_url") or settings.hls_base_url
     return NginxRtmpProvider(
         ingest_url=config.get("ingest_url") or settings.rtmp_ingest_url,
-        hls_base_url=config.get("hls_base_url") or settings.hls_base_url,
+        hls_base_url=hls_base_url,
         replay_base_url=config.get("replay_base_url") or settings.replay_base_url,
         reconnect_grace_s=config.get("reconnect_grace_s", settings.rtmp_reconnect_grace_s),
+        control_url=config.get("control_url")
+        or settings.rtmp_control_url
+        or control_beside(hls_base_url),
+        control_secret=settings.rtmp_callback_secret.get_secret_value(),
     )
 
 

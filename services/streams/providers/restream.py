@@ -18,6 +18,7 @@ import httpx
 
 from contracts.streams import Platform
 from services.streams.providers.base import (
+    EncoderStop,
     Ingest,
     InvalidProviderConfig,
     ProviderUnavailable,
@@ -94,6 +95,11 @@ class RestreamProvider:
 
     async def delete(self, *, stream_id: UUID, provider_ref: str | None) -> None:
         return None  # nothing was created at Restream
+
+    async def stop_encoder(
+        self, *, stream_id: UUID, provider_ref: str | None, playback_id: str
+    ) -> EncoderStop | None:
+        return None  # Restream's API cannot end the account's broadcast: OBS stops it
 
     def _can_refresh(self) -> bool:
         return bool(self.refresh_token and self.client_id and self.client_secret and self.store)
