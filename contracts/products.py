@@ -1,5 +1,6 @@
-"""Events of the products service: the live's showcase, clicks and carts."""
+"""Events of the products service: the live's showcase, clicks, carts and the live's offer."""
 
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -25,6 +26,8 @@ class LiveProduct(Payload):
     is_featured: bool = False
     # Only admins ever see a hidden product (viewers' lists and events leave it out).
     visible: bool = True
+    # The shop's id of the product (variation, variant), which its orders name; null if local.
+    external_id: str | None = None
 
 
 @event("product.added")
@@ -83,3 +86,36 @@ class CartAdded(Payload):
     user_id: str | None = None
     unit_price: Decimal
     currency: str = Field(min_length=3, max_length=3)
+
+
+class LiveOffer(Payload):
+    """What a live's offer makes real in the shop: its code, the products it covers and until
+    when it holds (`ends_at` null: until the live ends and its window runs out)."""
+
+    code: str
+    percent_off: Decimal | None = None
+    product_ids: list[UUID] = Field(default_factory=list)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+@event("offer.opened")
+class OfferOpened(Payload):
+    """The live's offer holds in the shop from now: its code gives the live's prices."""
+
+    offer: LiveOffer
+
+
+@event("offer.updated")
+class OfferUpdated(Payload):
+    """The live's offer changed (a live price, its products, its end)."""
+
+    offer: LiveOffer
+
+
+@event("offer.closed")
+class OfferClosed(Payload):
+    """The live's offer ended: its code no longer gives the live's prices."""
+
+    code: str
+    closed_at: datetime

@@ -1,36 +1,22 @@
-"""Thin HTTP routes: players registering, the shop's order webhooks, a live's analytics."""
+"""Thin HTTP routes: players registering, a live's analytics and credited orders (the shops'
+order webhooks are in `webhooks`)."""
 
-import json
-import logging
-import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.auth import AdminUser, MaybeUser
-from services.analytics import domain, orders, players, report
+from services.analytics import live_orders, players, report, webhooks
+from services.analytics.deps import SessionDep
 from services.analytics.players import PlayerView
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["analytics"])
 
 SESSION_ID = r"^[A-Za-z0-9_-]{8,64}$"  # as the viewer websocket's `session_id`
-PING = re.compile(rb"^webhook_id=\d+$")
-ORDER_TOPICS = ("order.created", "order.updated")
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
 
 
 class PlayerSession(BaseModel):
@@ -118,35 +104,19 @@ async def live_analytics_csv(stream_id: UUID, session: SessionDep, _: AdminUser)
     )
 
 
-@router.post("/webhooks/woocommerce", include_in_schema=False)
-@router.post("/webhooks/woocommerce/{rest:path}", include_in_schema=False)
-async def woocommerce_order(request: Request, session: SessionDep) -> dict:
-    """An order webhook (`order.created`, `order.updated`) signed with the webhook's secret."""
-    body = await request.body()
-    signature = request.headers.get("x-wc-webhook-signature")
-    if signature is None and PING.match(body):
-        return {"status": "pong"}  # WooCommerce checks a new webhook's URL with an unsigned ping
-    secret = request.app.state.deps.settings.woocommerce_webhook_secret
-    if secret is None:
-        log.warning("a WooCommerce webhook came but WOOCOMMERCE_WEBHOOK_SECRET is not set")
-    if not domain.signature_is_valid(
-        body=body, signature=signature, secret=secret.get_secret_value() if secret else ""
-    ):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid webhook signature")
-    topic = request.headers.get("x-wc-webhook-topic", "order.created")
-    if topic not in ORDER_TOPICS:
-        return {"status": "ignored", "topic": topic}
-    try:
-        order = domain.parse_order(json.loads(body))
-    except ValueError as error:  # JSON or order
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not an order: {error}") from None
-    credits = await orders.record(session, order)
-    await session.commit()
-    return {
-        "status": "recorded",
-        "order_id": order.order_id,
-        "streams": sorted({str(c.stream_id) for c in credits}),
-    }
+@router.get(
+    "/api/live/streams/{stream_id}/orders",
+    response_model=live_orders.CreditedOrders,
+    summary="The orders credited to a live, newest first, and why each counts (admins)",
+)
+async def credited_orders(
+    stream_id: UUID,
+    session: SessionDep,
+    _: AdminUser,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> live_orders.CreditedOrders:
+    return await live_orders.credited_orders(session, stream_id, cursor=cursor, limit=limit)
 
 
 _ERRORS: dict[type[Exception], tuple[int, str]] = {
@@ -154,12 +124,14 @@ _ERRORS: dict[type[Exception], tuple[int, str]] = {
     players.LiveOver: (status.HTTP_409_CONFLICT, "the live has ended"),
     players.NotRegistered: (status.HTTP_404_NOT_FOUND, "no such viewer session"),
     report.LiveNotFound: (status.HTTP_404_NOT_FOUND, "no such live"),
+    live_orders.InvalidCursor: (status.HTTP_400_BAD_REQUEST, "invalid cursor"),
 }
 
 
 def install(app: FastAPI) -> None:
     """Mount the routes and turn domain errors into HTTP answers."""
     app.include_router(router)
+    app.include_router(webhooks.router)
 
     async def domain_error(request: Request, error: Exception) -> Response:
         code, detail = next(v for k, v in _ERRORS.items() if isinstance(error, k))

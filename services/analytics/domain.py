@@ -1,5 +1,7 @@
-"""The arithmetic of analytics, free of I/O: who a viewer is, rates, the per-minute series, the
-shop's order webhooks (signature, parsing) and which live an order is credited to."""
+"""The arithmetic of analytics, free of I/O: who a viewer is, rates, the per-minute series, and
+the shops' orders as analytics keeps them (their webhooks' signature, what an order and a refund
+are). Each shop's parsing is in its own module; which live an order is credited to, in
+`attribution`."""
 
 import base64
 import hashlib
@@ -9,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from uuid import UUID
 
 PLAYER_GATEWAY = "player"  # the gateway_id of `viewer.*` events for players without a socket
 MINUTE = timedelta(minutes=1)
@@ -96,17 +97,31 @@ def series(
     return rows
 
 
-# --- WooCommerce orders ---------------------------------------------------------------------------
+# --- the shops' orders ----------------------------------------------------------------------------
 
+WOOCOMMERCE, SHOPIFY = "woocommerce", "shopify"
 CART_KEYS = ("vitrine_cart_id", "_vitrine_cart_id")
 SESSION_KEYS = ("vitrine_session_id", "_vitrine_session_id")
 PRODUCT_KEYS = ("vitrine_product_id", "_vitrine_product_id")
-# Orders whose money counts: paid or about to ship. Pending, failed, cancelled, refunded do not.
-REVENUE_STATUSES = frozenset({"processing", "completed", "on-hold"})
+# Our checkout links carry `utm_source=vitrine&utm_content=<cart id>` (and the live as campaign).
+UTM_SOURCE = "vitrine"
+# Orders whose money counts, per shop: paid, or its capture under way (WooCommerce `on-hold`,
+# Shopify `authorized`). Pending, failed, cancelled, refunded and voided ones count nothing.
+REVENUE_STATUSES = {
+    WOOCOMMERCE: frozenset({"processing", "completed", "on-hold"}),
+    SHOPIFY: frozenset({"authorized", "partially_paid", "paid", "partially_refunded"}),
+}
+CENT = Decimal("0.01")
+
+
+def counts(source: str, status: str) -> bool:
+    """Whether an order in this status brings money in."""
+    return status in REVENUE_STATUSES.get(source, frozenset())
 
 
 def signature_is_valid(*, body: bytes, signature: str | None, secret: str) -> bool:
-    """WooCommerce signs each delivery: base64 of HMAC-SHA256 over the raw body."""
+    """WooCommerce and Shopify sign each delivery alike: base64 of HMAC-SHA256 over the raw body
+    (compared in constant time)."""
     if not signature or not secret:
         return False
     expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
@@ -114,7 +129,7 @@ def signature_is_valid(*, body: bytes, signature: str | None, secret: str) -> bo
 
 
 class InvalidOrder(ValueError):
-    """The webhook's body is not a WooCommerce order we can read."""
+    """The webhook's body is not an order (or a refund) we can read."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +138,32 @@ class OrderLine:
     name: str
     product_ref: str | None  # a Vitrine product id the shop kept on the line, if any
     quantity: int
-    total: Decimal
+    total: Decimal  # after its discounts, before taxes
+    # The shop's ids of what was bought, the most precise first (variation or variant, product).
+    shop_ids: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other names it goes by (the product's title without variant)
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    line_id: str
+    quantity: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money given back: for the lines it names, else (`amount`) for the whole order."""
+
+    refund_id: str
+    refunded_at: datetime | None
+    lines: tuple[RefundLine, ...] = ()
+    amount: Decimal = Decimal("0.00")
 
 
 @dataclass(frozen=True)
 class Order:
+    source: str  # the shop: woocommerce, shopify
     order_id: str
     status: str
     currency: str
@@ -135,154 +171,58 @@ class Order:
     modified_at: datetime
     cart_id: str | None
     session_id: str | None
-    coupons: tuple[str, ...]
+    coupons: tuple[str, ...]  # case-folded codes
     lines: tuple[OrderLine, ...] = field(default_factory=tuple)
+    name: str | None = None  # what the shop shows: WooCommerce's number, Shopify's "#1001"
+    # What the buyer paid in all (taxes, shipping): an order-wide refund is a share of it.
+    total: Decimal | None = None
+    refunds: tuple[Refund, ...] = ()
 
 
-def _meta(items: Any, keys: tuple[str, ...]) -> str | None:
-    if not isinstance(items, list):
-        return None
-    for item in items:
-        if isinstance(item, dict) and item.get("key") in keys and item.get("value"):
-            return str(item["value"])[:128]
-    return None
-
-
-def _time(value: Any, fallback: datetime | None = None) -> datetime:
+def moment(value: Any, fallback: datetime | None = None) -> datetime:
+    """A shop's date: ISO 8601, UTC when it names no offset (WooCommerce's `*_gmt` fields)."""
     if not isinstance(value, str) or not value:
         if fallback is None:
             raise InvalidOrder("the order has no creation date")
         return fallback
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidOrder(f"unreadable date {value[:40]!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # `*_gmt` fields are UTC
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _money(value: Any) -> Decimal:
+def money(value: Any) -> Decimal:
     try:
         amount = Decimal(str(value if value not in (None, "") else "0"))
     except InvalidOperation:
         raise InvalidOrder(f"unreadable amount {str(value)[:40]!r}") from None
     if not amount.is_finite():
         raise InvalidOrder("unreadable amount")
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(CENT)
 
 
-def parse_order(payload: Any) -> Order:
-    """The parts of a WooCommerce order (REST v3 shape) that analytics needs."""
-    if not isinstance(payload, dict) or payload.get("id") in (None, ""):
-        raise InvalidOrder("expected a WooCommerce order with an id")
-    placed = _time(payload.get("date_created_gmt") or payload.get("date_created"))
-    lines: list[OrderLine] = []
-    for item in payload.get("line_items") or []:
-        if not isinstance(item, dict):
-            raise InvalidOrder("a line item is not an object")
-        try:
-            quantity = int(item.get("quantity") or 0)
-        except (TypeError, ValueError):
-            raise InvalidOrder("unreadable quantity") from None
-        lines.append(
-            OrderLine(
-                line_id=str(item.get("id", len(lines)))[:64],
-                name=str(item.get("name") or "")[:200],
-                product_ref=_meta(item.get("meta_data"), PRODUCT_KEYS),
-                quantity=quantity,
-                total=_money(item.get("total")),
-            )
-        )
-    coupons = sorted(
-        {
-            str(c["code"]).strip().casefold()
-            for c in payload.get("coupon_lines") or []
-            if isinstance(c, dict) and c.get("code")
-        }
-    )
-    return Order(
-        order_id=str(payload["id"])[:64],
-        status=str(payload.get("status") or "pending")[:32],
-        currency=str(payload.get("currency") or "")[:3].upper(),
-        placed_at=placed,
-        modified_at=_time(
-            payload.get("date_modified_gmt") or payload.get("date_modified"), fallback=placed
-        ),
-        cart_id=_meta(payload.get("meta_data"), CART_KEYS),
-        session_id=_meta(payload.get("meta_data"), SESSION_KEYS),
-        coupons=tuple(coupons),
-        lines=tuple(lines),
-    )
+def quantity(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise InvalidOrder("unreadable quantity") from None
 
 
-@dataclass(frozen=True)
-class ShownProduct:
-    """A product in a viewer's cart, or one whose card carried a promo code, and when."""
-
-    stream_id: UUID
-    product_id: UUID
-    name: str
-    at: datetime
+def text(value: Any, limit: int) -> str:
+    return str(value if value is not None else "")[:limit]
 
 
-@dataclass(frozen=True)
-class Credit:
-    line_id: str
-    stream_id: UUID
-    product_id: UUID | None
-    quantity: int
-    amount: Decimal
-    via: str
+def shop_ids(*values: Any) -> tuple[str, ...]:
+    """The shop's ids that are set (WooCommerce says 0 for "none"), as text."""
+    return tuple(str(v)[:64] for v in values if v not in (None, "", 0, "0"))
 
 
-def _match(line: OrderLine, products: Sequence[ShownProduct]) -> ShownProduct | None:
-    for product in products:
-        if line.product_ref is not None and line.product_ref == str(product.product_id):
-            return product
-    name = line.name.strip().casefold()
-    return next((p for p in products if name and p.name.strip().casefold() == name), None)
-
-
-def promo_live(order: Order, promos: Sequence[ShownProduct]) -> UUID | None:
-    """The live whose promo code the order used: the last to show it before the order was
-    placed, else (clocks differ) the first to show it after."""
-    first_shown: dict[UUID, datetime] = {}
-    for p in promos:
-        first_shown[p.stream_id] = min(first_shown.get(p.stream_id, p.at), p.at)
-    if not first_shown:
-        return None
-    before = [(at, str(s), s) for s, at in first_shown.items() if at <= order.placed_at]
-    if before:
-        return max(before)[2]
-    return min((at, str(s), s) for s, at in first_shown.items())[2]
-
-
-def attribute(
-    order: Order, *, cart: Sequence[ShownProduct], via: str, promos: Sequence[ShownProduct]
-) -> list[Credit]:
-    """Credit each line of the order to a live (and, when it can be told, a product).
-
-    A cart filled from lives wins: each line goes to the live its product was added from, the
-    others to the live added from last. Otherwise a promo code shown in a live credits the whole
-    order to that live. Otherwise the order is nobody's."""
-    if cart:
-        fallback = max(cart, key=lambda p: (p.at, str(p.stream_id))).stream_id
-        products, source = cart, via
-    elif (chosen := promo_live(order, promos)) is not None:
-        fallback = chosen
-        products, source = [p for p in promos if p.stream_id == chosen], "promo_code"
-    else:
-        return []
-    credits = []
-    for line in order.lines:
-        match = _match(line, products)
-        credits.append(
-            Credit(
-                line_id=line.line_id,
-                stream_id=match.stream_id if match else fallback,
-                product_id=match.product_id if match else None,
-                quantity=line.quantity,
-                amount=line.total,
-                via=source,
-            )
-        )
-    return credits
+def codes(values: Any) -> tuple[str, ...]:
+    """Coupon codes, case-folded: the shops compare them without case (WooCommerce lowercases)."""
+    found = {
+        str(c["code"]).strip().casefold()
+        for c in values or []
+        if isinstance(c, dict) and c.get("code") and str(c["code"]).strip()
+    }
+    return tuple(sorted(found))

@@ -18,6 +18,9 @@ from contracts.chat import ChatDeleted, ChatPosted
 from contracts.products import (
     CartAdded,
     LiveProduct,
+    OfferClosed,
+    OfferOpened,
+    OfferUpdated,
     ProductAdded,
     ProductClicked,
     ProductFeatured,
@@ -45,6 +48,7 @@ from services.analytics.models import (
     promo_codes,
     viewer_samples,
 )
+from services.analytics.offers import code_of, offer_changed, offer_closed
 
 PRODUCER = "analytics"
 _RANK = {StreamStatus.SCHEDULED: 0, StreamStatus.LIVE: 1, StreamStatus.ENDED: 2}
@@ -139,22 +143,26 @@ async def _learn_product(session: AsyncSession, envelope: Envelope, card: LivePr
         name=card.name,
         currency=card.currency,
         seen_at=at,
+        external_id=card.external_id,
     )
     newest = statement.excluded.seen_at >= live_products.c.seen_at
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["stream_id", "product_id"],
             set_={
-                "name": sa.case((newest, statement.excluded.name), else_=live_products.c.name),
-                "currency": sa.case(
-                    (newest, statement.excluded.currency), else_=live_products.c.currency
-                ),
+                **{
+                    column: sa.case(
+                        (newest, getattr(statement.excluded, column)),
+                        else_=getattr(live_products.c, column),
+                    )
+                    for column in ("name", "currency", "external_id")
+                },
                 "seen_at": sa.func.greatest(live_products.c.seen_at, statement.excluded.seen_at),
             },
         )
     )
-    if card.promo_code:
-        code = card.promo_code.strip().casefold()
+    code = code_of(card.promo_code) if card.promo_code else None
+    if code:
         promo = insert(promo_codes).values(
             code=code, stream_id=envelope.stream_id, product_id=card.product_id, first_seen_at=at
         )
@@ -169,9 +177,7 @@ async def _learn_product(session: AsyncSession, envelope: Envelope, card: LivePr
             )
         )
     await orders.reattribute(
-        session,
-        coupon=card.promo_code.strip().casefold() if card.promo_code else None,
-        product=(envelope.stream_id, card.product_id),
+        session, coupons=[code] if code else [], product=(envelope.stream_id, card.product_id)
     )
 
 
@@ -379,6 +385,9 @@ HANDLERS: dict[type, Handler] = {
     ProductFeatured: _featured,
     ProductClicked: _clicked,
     CartAdded: _cart_added,
+    OfferOpened: offer_changed,
+    OfferUpdated: offer_changed,
+    OfferClosed: offer_closed,
     ChatPosted: _posted,
     ChatDeleted: _deleted,
     ViewerJoined: _joined,
@@ -391,6 +400,7 @@ FAMILIES = {
     "streams": "stream.>",
     "products": "product.>",
     "carts": "cart.added",
+    "offers": "offer.>",
     "chat": "chat.>",
     "viewers": "viewer.>",
     "figures": "viewers.updated",

@@ -3,7 +3,8 @@
 Facts are kept one row per event, keyed by what identifies them (the event id, a chat message's
 id, a shop's order id), so storing one twice is a no-op and every figure is a query over them:
 the same events, in any order, give the same figures — which is what a rebuild relies on.
-Only `orders` and `player_sessions` hold facts that come from outside the bus.
+Only the shops' orders (with their refunds and the webhook deliveries seen) and
+`player_sessions` hold facts that come from outside the bus.
 """
 
 import sqlalchemy as sa
@@ -39,6 +40,7 @@ live_products = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("seen_at", Timestamp, nullable=False),
+    sa.Column("external_id", sa.Text),  # the shop's product, variation or variant id
 )
 promo_codes = sa.Table(
     "promo_codes",
@@ -47,6 +49,22 @@ promo_codes = sa.Table(
     sa.Column("stream_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("product_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("first_seen_at", Timestamp, nullable=False),
+)
+
+# Each live's offer (`offer.*`): the code that gives its prices in the shop, and when it held.
+live_offers = sa.Table(
+    "live_offers",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),  # case-folded
+    sa.Column("stream_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("percent_off", sa.Numeric(5, 2)),
+    sa.Column("product_ids", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("starts_at", Timestamp),
+    sa.Column("ends_at", Timestamp),
+    sa.Column("opened_at", Timestamp),  # the first sign it held (null: only its closing is known)
+    sa.Column("seen_at", Timestamp),  # the newest `offer.opened/updated` applied
+    sa.Column("closed_at", Timestamp),
+    sa.Index("ix_live_offers_stream", "stream_id"),
 )
 
 # One row per view: a websocket opened on a gateway, or a player registered.
@@ -143,13 +161,40 @@ orders = sa.Table(
     sa.Column("cart_id", sa.Text),
     sa.Column("session_id", sa.Text),
     sa.Column("coupons", JSONB, nullable=False),  # case-folded codes
-    sa.Column("lines", JSONB, nullable=False),  # [{line_id, name, product_ref, quantity, total}]
+    # [{line_id, name, product_ref, quantity, total, shop_ids, aliases}]
+    sa.Column("lines", JSONB, nullable=False),
     sa.Column("received_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("name", sa.Text),  # what the shop shows: "#1001", a WooCommerce order number
+    sa.Column("total", Money),  # all the buyer paid: order-wide refunds are shares of it
     sa.Index("ix_orders_cart", "cart_id"),
     sa.Index("ix_orders_session", "session_id"),
+    sa.Index("ix_orders_coupons", "coupons", postgresql_using="gin"),
+)
+# Refunds, one row each, kept apart from their order: Shopify sends them on their own
+# (`refunds/create`), maybe before the order, and an order's versions list them again.
+order_refunds = sa.Table(
+    "order_refunds",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("refund_id", sa.Text, primary_key=True),
+    sa.Column("refunded_at", Timestamp),
+    sa.Column("lines", JSONB, nullable=False),  # [{line_id, quantity, amount}]
+    sa.Column("amount", Money, nullable=False),  # given back for the whole order
+    sa.Column("received_at", Timestamp, nullable=False, server_default=sa.func.now()),
+)
+# The shops' webhook deliveries already handled (Shopify's `X-Shopify-Webhook-Id`).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("webhook_id", sa.Text, primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False, server_default=sa.func.now()),
 )
 # Which live (and product) each order line is credited to; recomputed whenever what decides it
-# changes (the order, the cart's additions, a promo code), so arrival order does not matter.
+# changes (the order, its refunds, the cart's additions, an offer, a promo code), so arrival order
+# does not matter.
 order_attributions = sa.Table(
     "order_attributions",
     metadata,
@@ -159,8 +204,11 @@ order_attributions = sa.Table(
     sa.Column("stream_id", UUID(as_uuid=True), nullable=False),
     sa.Column("product_id", UUID(as_uuid=True)),
     sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("amount", Money, nullable=False),
-    sa.Column("via", sa.String(16), nullable=False),  # cart | session | promo_code
+    sa.Column("amount", Money, nullable=False),  # the line's total as ordered
+    sa.Column("via", sa.String(16), nullable=False),  # cart | coupon | promo_code | session
+    # What decided it: the cart id, the code, the session id.
+    sa.Column("via_value", sa.Text),
+    sa.Column("refunded", Money, nullable=False, server_default=sa.text("0")),
     sa.Index("ix_order_attributions_stream", "stream_id"),
 )
 
@@ -182,11 +230,12 @@ player_sessions = sa.Table(
 processed_events = processed_events_table(metadata)
 outbox = outbox_table(metadata)
 
-# Derived from events: emptied and refilled by a rebuild (orders and player sessions stay).
+# Derived from events: emptied and refilled by a rebuild (what came from outside stays).
 DERIVED = (
     lives,
     live_products,
     promo_codes,
+    live_offers,
     live_stream_viewers,
     viewer_samples,
     product_clicks,
@@ -196,3 +245,5 @@ DERIVED = (
     order_attributions,
     processed_events,
 )
+# From outside the bus: a rebuild copies them.
+OUTSIDE = (orders, order_refunds, webhook_deliveries, player_sessions)

@@ -2,8 +2,8 @@
 
 `python -m services.analytics.rebuild analytics_rebuilt` replays the `LIVE` stream from its first
 event through the same handlers as the live consumers, copies what did not come from the bus (the
-shop's orders, the players' sessions) and credits every order again. Point a deployment at the
-new schema (or compare it with the old one) once it is done.
+shops' orders and refunds, the webhook deliveries seen, the players' sessions) and credits every
+order again. Point a deployment at the new schema (or compare it with the old one) once it is done.
 """
 
 import asyncio
@@ -24,8 +24,7 @@ from contracts import Envelope
 from services.analytics import orders
 from services.analytics.app import MIGRATIONS, SERVICE
 from services.analytics.handlers import durable_of, on_event
-from services.analytics.models import DERIVED, player_sessions, processed_events
-from services.analytics.models import orders as orders_table
+from services.analytics.models import DERIVED, OUTSIDE, processed_events
 from services.analytics.settings import AnalyticsSettings
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,8 @@ def _quoted(schema: str) -> str:
 
 async def rebuild(settings: AnalyticsSettings, *, schema: str, source: str | None = None) -> int:
     """Replay every retained event into `schema` (emptied first); returns how many were applied.
-    Orders and player sessions are copied from `source` (default: the service's schema)."""
+    Orders, refunds and player sessions are copied from `source` (default: the service's
+    schema)."""
     source = source or settings.schema_for(SERVICE)
     if schema == source:
         raise ValueError("rebuild into a new schema, not the one being served")
@@ -55,10 +55,14 @@ async def rebuild(settings: AnalyticsSettings, *, schema: str, source: str | Non
     )
     try:
         async with engine.begin() as conn:
-            for table in (*DERIVED, orders_table, player_sessions):
+            for table in (*DERIVED, *OUTSIDE):
                 await conn.execute(sa.delete(table))
-            for table in (orders_table, player_sessions):
-                copy = f"INSERT INTO {table.name} SELECT * FROM {_quoted(source)}.{table.name}"  # noqa: S608
+            for table in OUTSIDE:
+                columns = ", ".join(f'"{c.name}"' for c in table.columns)
+                copy = (
+                    f"INSERT INTO {table.name} ({columns}) "  # noqa: S608
+                    f"SELECT {columns} FROM {_quoted(source)}.{table.name}"
+                )
                 await conn.execute(sa.text(copy))
         applied = await _replay(bus, sessions, settings)
         async with sessions() as session, session.begin():

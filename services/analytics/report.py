@@ -38,6 +38,26 @@ def _credited() -> sa.Join:
     )
 
 
+def _counted(stream_id: UUID) -> sa.ColumnElement[bool]:
+    """The live's credited lines whose order brings money, by its shop's statuses."""
+    o = orders.c
+    paying = [
+        sa.and_(o.source == source, o.status.in_(statuses))
+        for source, statuses in REVENUE_STATUSES.items()
+    ]
+    return sa.and_(order_attributions.c.stream_id == stream_id, sa.or_(*paying))
+
+
+def _net() -> sa.ColumnElement:
+    """What a credited line brings, refunds taken back."""
+    return order_attributions.c.amount - order_attributions.c.refunded
+
+
+def _orders_count() -> sa.ColumnElement[int]:
+    o = order_attributions.c
+    return sa.func.count(sa.distinct(sa.tuple_(o.source, o.order_id)))
+
+
 def _seconds(ms: int | None) -> float:
     return round(int(ms or 0) / 1000, 3)
 
@@ -136,14 +156,9 @@ async def _products(session: AsyncSession, stream_id: UUID) -> list[dict[str, An
     sold = {
         row[0]: row[1:]
         for row in await session.execute(
-            sa.select(
-                o.product_id,
-                sa.func.count(sa.distinct(o.order_id)),
-                sa.func.sum(o.quantity),
-                sa.func.sum(o.amount),
-            )
+            sa.select(o.product_id, _orders_count(), sa.func.sum(o.quantity), sa.func.sum(_net()))
             .select_from(_credited())
-            .where(o.stream_id == stream_id, orders.c.status.in_(REVENUE_STATUSES))
+            .where(_counted(stream_id))
             .group_by(o.product_id)
         )
     }
@@ -175,16 +190,15 @@ async def _products(session: AsyncSession, stream_id: UUID) -> list[dict[str, An
 
 
 async def _sales(session: AsyncSession, stream_id: UUID, unique: int) -> dict[str, Any]:
-    o = order_attributions.c
     count, revenue, currency = (
         await session.execute(
             sa.select(
-                sa.func.count(sa.distinct(o.order_id)),
-                sa.func.coalesce(sa.func.sum(o.amount), 0),
+                _orders_count(),
+                sa.func.coalesce(sa.func.sum(_net()), 0),
                 sa.func.min(orders.c.currency),
             )
             .select_from(_credited())
-            .where(o.stream_id == stream_id, orders.c.status.in_(REVENUE_STATUSES))
+            .where(_counted(stream_id))
         )
     ).one()
     return {
@@ -205,7 +219,7 @@ async def _per_minute(session: AsyncSession, table: sa.Table, stream_id: UUID) -
 
 
 async def series(session: AsyncSession, stream_id: UUID, live: Any) -> list[MinuteRow]:
-    s, o = viewer_samples.c, order_attributions.c
+    s = viewer_samples.c
     samples = (
         await session.execute(
             sa.select(s.at, s.current).where(s.stream_id == stream_id).order_by(s.at, s.event_id)
@@ -215,9 +229,9 @@ async def series(session: AsyncSession, stream_id: UUID, live: Any) -> list[Minu
     revenue = {
         minute_of(at): Decimal(amount).quantize(Decimal("0.01"))
         for at, amount in await session.execute(
-            sa.select(minute, sa.func.sum(o.amount))
+            sa.select(minute, sa.func.sum(_net()))
             .select_from(_credited())
-            .where(o.stream_id == stream_id, orders.c.status.in_(REVENUE_STATUSES))
+            .where(_counted(stream_id))
             .group_by(minute)
         )
     }

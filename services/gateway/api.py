@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from chassis.asyncapi import build as build_asyncapi
-from chassis.auth import AdminUser, MaybeUser, Principal
+from chassis.auth import AdminUser, CurrentUser, MaybeUser, Principal
 from services.gateway.live import gather_live
 from services.gateway.replay import Replay, gather_replay, has_replay
 from services.gateway.upstream import Upstream as UpstreamClient
+from services.gateway.webhooks import webhook_owner
 
 router = APIRouter()
 
@@ -112,19 +113,11 @@ async def put_settings(request: Request, caller: AdminUser, up: Upstream) -> Res
     return await up.forward(request, "streams")
 
 
-# Who receives each source's webhooks; the service verifies the signature over the raw body.
-WEBHOOK_OWNERS = {
-    "nginx-rtmp": "streams",
-    "mux": "streams",
-    "ivs": "streams",
-    "woocommerce": "analytics",
-}
-
-
 @router.post("/webhooks/{source}", tags=["webhooks"], include_in_schema=False)
 @router.post("/webhooks/{source}/{rest:path}", tags=["webhooks"], include_in_schema=False)
 async def webhook(request: Request, source: str, up: Upstream) -> Response:
-    owner = WEBHOOK_OWNERS.get(source)
+    """Routed by source, and for the shops by topic; the service verifies the signature."""
+    owner = webhook_owner(source, request.headers)
     if owner is None:
         raise HTTPException(404, "unknown webhook source")
     return await up.forward(request, owner, signed=True)
@@ -206,6 +199,16 @@ async def live_products(
     return await up.forward(request, "products")
 
 
+@router.api_route(
+    "/api/live/streams/{stream_id}/offer", methods=["GET", "PUT"], tags=["offers"],
+    summary="A live's offer: its code, live prices or percentage, window, and the shop's coupons",
+)  # fmt: skip
+async def live_offer(
+    request: Request, stream_id: StreamId, caller: AdminUser, up: Upstream
+) -> Response:
+    return await up.forward(request, "products")
+
+
 @router.post("/api/live/cart/items", tags=["cart"], summary="Add a live's product to the cart")
 async def add_to_cart(request: Request, caller: MaybeUser, up: Upstream) -> Response:
     return await up.forward(request, "products")
@@ -213,6 +216,26 @@ async def add_to_cart(request: Request, caller: MaybeUser, up: Upstream) -> Resp
 
 @router.get("/api/live/cart", tags=["cart"], summary="The caller's cart and checkout link")
 async def read_cart(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+    return await up.forward(request, "products")
+
+
+@router.put(
+    "/api/live/cart/items", tags=["cart"],
+    summary="Set a cart line's quantity (0 removes it); answers the cart",
+)  # fmt: skip
+@router.delete(
+    "/api/live/cart/items/{stream_id}/{product_id}", tags=["cart"],
+    summary="Remove a line from the cart (?session_id= when anonymous); answers the cart (200)",
+)  # fmt: skip
+async def change_cart(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+    return await up.forward(request, "products")
+
+
+@router.post(
+    "/api/live/cart/claim", tags=["cart"],
+    summary="On sign-in, move the session's cart into the user's; answers the user's cart",
+)  # fmt: skip
+async def claim_cart(request: Request, caller: CurrentUser, up: Upstream) -> Response:
     return await up.forward(request, "products")
 
 
@@ -230,6 +253,10 @@ async def player_viewers(request: Request, caller: MaybeUser, up: Upstream) -> R
 @router.get(
     "/api/live/streams/{stream_id}/analytics.csv", tags=["analytics"],
     summary="A live's per-minute series as CSV",
+)  # fmt: skip
+@router.get(
+    "/api/live/streams/{stream_id}/orders", tags=["analytics"],
+    summary="The orders credited to a live, newest first, and why each counts (?cursor=&limit=)",
 )  # fmt: skip
 async def live_analytics(
     request: Request, stream_id: StreamId, caller: AdminUser, up: Upstream

@@ -1,22 +1,32 @@
 """Thin HTTP routes: parse the request, call a use case, present the result."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.auth import AdminUser, MaybeUser, admin, signed_in
+from chassis.auth import AdminUser, CurrentUser, MaybeUser, admin, signed_in
 from contracts.products import LiveProduct
 from contracts.streams import StreamStatus
-from services.products import catalog, catalog_settings, showcase, viewers
+from services.products import (
+    cart_claim,
+    carts,
+    catalog,
+    catalog_settings,
+    offer_api,
+    offers,
+    shop_webhooks,
+    showcase,
+    viewers,
+)
+from services.products.api_deps import DepsDep, SessionDep
 from services.products.cards import StreamNotFound, live_status
-from services.products.catalog_settings import Deps
 from services.products.schemas import (
     IDEMPOTENCY_KEY_MAX,
+    CartClaim,
     CartItemAdd,
+    CartItemSet,
     CartPublic,
     CatalogSettingsRead,
     CatalogSettingsWrite,
@@ -30,20 +40,11 @@ from services.products.schemas import (
     ProductUpdate,
     SessionId,
 )
-from services.products.woocommerce import ShopUnavailable
+from services.products.shops import ShopUnavailable
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-def _deps(request: Request) -> Deps:
-    return request.app.state.deps
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-DepsDep = Annotated[Deps, Depends(_deps)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX)
+]
 
 catalog_router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 live_router = APIRouter(prefix="/api/live", tags=["live products"])
@@ -233,27 +234,76 @@ async def add_to_cart(
     session: SessionDep,
     deps: DepsDep,
     user: MaybeUser,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> CartPublic:
     """Put a product of a live in the viewer's cart (a signed-in user's, else the session's).
-    A retry with the same `Idempotency-Key` adds nothing and answers the same."""
-    return await viewers.add_to_cart(
+    A retry with the same `Idempotency-Key` adds nothing and answers the same. Sold out, or more
+    than the stock: 409 with what is left in `detail`."""
+    return await carts.add_to_cart(
         session=session, deps=deps, user=user, data=data, idempotency_key=idempotency_key
     )
+
+
+@live_router.put("/cart/items", response_model=CartPublic)
+async def set_cart_quantity(
+    data: CartItemSet,
+    session: SessionDep,
+    deps: DepsDep,
+    user: MaybeUser,
+    idempotency_key: IdempotencyKey = None,
+) -> CartPublic:
+    """Set the quantity of a line of the cart (0 removes it); 404 if the cart has no such line.
+    More than before follows the rules of adding (stock, currency, the product still shown)."""
+    return await carts.set_quantity(
+        session=session, deps=deps, user=user, data=data, idempotency_key=idempotency_key
+    )
+
+
+@live_router.delete(
+    "/cart/items/{stream_id}/{product_id}",
+    response_model=CartPublic,
+    summary="Remove a line from the cart; answers the cart (200)",
+)
+async def remove_cart_line(
+    stream_id: UUID,
+    product_id: UUID,
+    session: SessionDep,
+    deps: DepsDep,
+    user: MaybeUser,
+    session_id: Annotated[SessionId | None, Query()] = None,
+) -> CartPublic:
+    """404 if the cart has no line for this product of this live."""
+    if user is None and session_id is None:
+        raise HTTPException(422, "session_id is required without a signed-in user")
+    return await carts.remove_line(
+        session=session,
+        deps=deps,
+        user=user,
+        session_id=session_id or "",
+        stream_id=stream_id,
+        product_id=product_id,
+    )
+
+
+@live_router.post("/cart/claim", response_model=CartPublic)
+async def claim_cart(
+    data: CartClaim, session: SessionDep, deps: DepsDep, user: CurrentUser
+) -> CartPublic:
+    """Move the cart filled before signing in (the session's) into the user's; harmless twice.
+    409 when the two carts are in different currencies (then neither changes)."""
+    return await cart_claim.claim(session=session, deps=deps, user=user, session_id=data.session_id)
 
 
 @live_router.get("/cart", response_model=CartPublic)
 async def get_cart(
     session: SessionDep,
+    deps: DepsDep,
     user: MaybeUser,
     session_id: Annotated[SessionId | None, Query()] = None,
 ) -> CartPublic:
     if user is None and session_id is None:
         raise HTTPException(422, "session_id is required without a signed-in user")
-    return await viewers.get_cart(session=session, user=user, session_id=session_id or "")
+    return await carts.get_cart(session=session, deps=deps, user=user, session_id=session_id or "")
 
 
 _ERRORS: dict[type[Exception], tuple[int, str | None]] = {
@@ -262,13 +312,17 @@ _ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     showcase.NothingFeatured: (404, "no product is featured"),
     StreamNotFound: (404, "live not found"),
     catalog.SkuTaken: (409, "another product has this sku"),
-    catalog.ManagedByShop: (409, "this product is the shop's: change it in WooCommerce"),
+    catalog.ManagedByShop: (409, "this product is the shop's: change it in the shop"),
     showcase.HiddenProductCannotBeFeatured: (409, "a hidden product cannot be featured"),
-    viewers.CartRefused: (409, None),
-    viewers.IdempotencyKeyReused: (422, "this Idempotency-Key was used for another request"),
-    viewers.TooMany: (422, None),
+    carts.NotInCart: (404, "this product is not in your cart"),
+    carts.CartRefused: (409, None),
+    carts.IdempotencyKeyReused: (422, "this Idempotency-Key was used for another request"),
+    carts.TooMany: (422, None),
     showcase.WrongOrder: (422, None),
     catalog_settings.InvalidCatalogSettings: (422, None),
+    showcase.LiveOver: (409, "the live has ended: products cannot be added or featured"),
+    offers.OfferOver: (409, "the live's offer is over: it cannot change any more"),
+    offers.CodeTaken: (409, "another live's offer has this code"),
     ShopUnavailable: (502, None),
 }
 
@@ -277,6 +331,8 @@ def install(app: FastAPI) -> None:
     """Mount the routes and turn domain errors into HTTP answers."""
     app.include_router(catalog_router)
     app.include_router(live_router)
+    app.include_router(offer_api.router)
+    app.include_router(shop_webhooks.router)
 
     async def domain_error(request: Request, error: Exception) -> Response:
         kind = next(k for k in _ERRORS if isinstance(error, k))

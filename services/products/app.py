@@ -15,6 +15,7 @@ from chassis.secrets import SecretBox
 from chassis.web import create_web_app
 from services.products import api
 from services.products.catalog_settings import Deps
+from services.products.coupon_sync import OfferKeeper
 from services.products.handlers import on_stream_event
 from services.products.models import outbox, processed_events
 from services.products.settings import ProductsSettings
@@ -37,9 +38,9 @@ def create_app(settings: ProductsSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(app, settings, service=SERVICE, outbox=outbox) as runtime:
             shop_client = httpx.AsyncClient(
-                timeout=settings.woocommerce_timeout_s,
-                verify=ssl.create_default_context(cafile=settings.woocommerce_ca_bundle)
-                if settings.woocommerce_ca_bundle
+                timeout=settings.shop_timeout_s,
+                verify=ssl.create_default_context(cafile=settings.shop_ca_bundle)
+                if settings.shop_ca_bundle
                 else True,
                 headers={"User-Agent": "Vitrine products"},
             )
@@ -49,6 +50,8 @@ def create_app(settings: ProductsSettings) -> FastAPI:
                 box=SecretBox(settings.vitrine_secret_key.get_secret_value()),
                 http=shop_client,
             )
+            app.state.offer_keeper = OfferKeeper(sessions=runtime.sessions, deps=app.state.deps)
+            runtime.run(app.state.offer_keeper.run(), "offer-keeper")
             app.state.lives_consumer = runtime.consume(
                 durable="products-streams",
                 events="stream.>",

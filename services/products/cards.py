@@ -1,6 +1,7 @@
 """A product of a live as its viewers' card shows it, and the live's copy of the live's status."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlmodel import col
 from chassis.outbox import Outbox
 from contracts.products import LiveProduct, ProductUpdated
 from contracts.streams import StreamStatus
-from services.products.domain import promo_code_readable
+from services.products.domain import live_price, promo_code_readable
 from services.products.models import Live, LiveStreamProduct, Product
 
 
@@ -19,7 +20,19 @@ class StreamNotFound(Exception):
     """The live was deleted."""
 
 
-def card(item: LiveStreamProduct, product: Product, *, promo_readable: bool) -> LiveProduct:
+def price_in_live(item: LiveStreamProduct, product: Product, live: Live) -> Decimal | None:
+    """The product's live price as the live's offer stands (none once it has closed)."""
+    return live_price(
+        product.price,
+        item.special_price,
+        percent_off=live.offer_percent_off,
+        offer_closed=live.offer_closed_at is not None,
+    )
+
+
+def card(
+    item: LiveStreamProduct, product: Product, *, live: Live, promo_readable: bool
+) -> LiveProduct:
     """Everything a viewer's card needs; the promo code only once the caller may read it."""
     return LiveProduct(
         product_id=product.id,
@@ -28,20 +41,21 @@ def card(item: LiveStreamProduct, product: Product, *, promo_readable: bool) -> 
         image_url=product.images[0] if product.images else None,
         price=product.price,
         currency=product.currency,
-        live_price=item.special_price,
+        live_price=price_in_live(item, product, live),
         promo_code=item.promo_code if promo_readable else None,
         product_url=product.product_url,
         stock=product.stock,
         position=item.position,
         is_featured=item.is_featured,
         visible=item.visible,
+        external_id=product.external_id,
     )
 
 
 def public_card(item: LiveStreamProduct, product: Product, *, live: Live) -> LiveProduct:
     """The card as events carry it to every viewer."""
     readable = promo_code_readable(live.status, admin=False)
-    return card(item, product, promo_readable=readable)
+    return card(item, product, live=live, promo_readable=readable)
 
 
 async def live_status(session: AsyncSession, stream_id: UUID) -> Live:

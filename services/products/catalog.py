@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from contracts.products import ProductRemoved, ProductUnfeatured
+from services.products import offers
 from services.products.cards import announce_product_changed
 from services.products.catalog_settings import Deps, active_shop, configured_shop
 from services.products.models import (
+    SHOP_SOURCES,
     FeaturedPeriod,
     Live,
     LiveStreamProduct,
@@ -24,7 +26,7 @@ from services.products.models import (
     Source,
 )
 from services.products.schemas import ProductCreate, ProductUpdate
-from services.products.woocommerce import ShopProduct, ShopUnavailable, WooCommerceShop
+from services.products.shops import ShopProduct, ShopUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ async def update_product(
         product.updated_at = _now()
         await _flush_or_sku_taken(session)
     if card_changed:
-        await announce_product_changed(session, outbox=deps.outbox, product=product)
+        await _product_changed(session, deps=deps, product=product)
     await session.commit()
     return product
 
@@ -144,12 +146,12 @@ async def get_product(*, session: AsyncSession, deps: Deps, product_id: UUID) ->
 async def refresh_if_stale(*, session: AsyncSession, deps: Deps, product: Product) -> Product:
     """Fetch a cached shop product again once older than the TTL. While the shop is away, the
     cached copy serves."""
-    ttl = timedelta(seconds=deps.settings.woocommerce_cache_ttl_s)
-    if product.source is not Source.WOOCOMMERCE or (
+    ttl = timedelta(seconds=deps.settings.shop_cache_ttl_s)
+    if product.source not in SHOP_SOURCES or (
         product.synced_at is not None and _now() - product.synced_at < ttl
     ):
         return product
-    shop = await configured_shop(session=session, deps=deps)
+    shop = await configured_shop(session=session, deps=deps, source=product.source)
     if shop is None or product.external_id is None:
         return product
     try:
@@ -159,7 +161,9 @@ async def refresh_if_stale(*, session: AsyncSession, deps: Deps, product: Produc
         return product
     if fetched is None:  # gone from the shop: the cache keeps the last known copy
         return product
-    [product] = await _cache(session, deps=deps, fetched=[fetched], currency=product.currency)
+    [product] = await cache_products(
+        session, deps=deps, source=product.source, fetched=[fetched], currency=product.currency
+    )
     await session.commit()
     return product
 
@@ -168,11 +172,16 @@ async def search_products(
     *, session: AsyncSession, deps: Deps, search: str | None, limit: int, offset: int
 ) -> tuple[list[Product], int]:
     """One page of the active source's products (the shop's are cached on the way)."""
-    shop = await active_shop(session=session, deps=deps)
-    if shop is not None:
-        return await _search_shop(
-            session, deps=deps, shop=shop, search=search, limit=limit, offset=offset
+    found = await active_shop(session=session, deps=deps)
+    if found is not None:
+        source, shop = found
+        currency = await shop.currency()
+        fetched, total = await shop.search(search=search, limit=limit, offset=offset)
+        products = await cache_products(
+            session, deps=deps, source=source, fetched=fetched, currency=currency
         )
+        await session.commit()
+        return products, total
     query = sa.select(Product).where(col(Product.source) == Source.LOCAL)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -190,24 +199,13 @@ async def search_products(
     return list((await session.execute(page)).scalars()), total
 
 
-async def _search_shop(
+async def cache_products(
     session: AsyncSession,
     *,
     deps: Deps,
-    shop: WooCommerceShop,
-    search: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Product], int]:
-    currency = await shop.currency()
-    fetched, total = await shop.search(search=search, limit=limit, offset=offset)
-    products = await _cache(session, deps=deps, fetched=fetched, currency=currency)
-    await session.commit()
-    return products, total
-
-
-async def _cache(
-    session: AsyncSession, *, deps: Deps, fetched: list[ShopProduct], currency: str
+    source: Source,
+    fetched: list[ShopProduct],
+    currency: str,
 ) -> list[Product]:
     """Upsert the shop's products by their shop id; lives showing a changed one hear of it."""
     if not fetched:
@@ -218,11 +216,13 @@ async def _cache(
             "name": p.name,
             "description": p.description,
             "price": p.price,
-            "currency": currency,
+            "currency": p.currency or currency,
             "images": p.images,
             "stock": p.stock,
             "product_url": p.product_url,
             "sku": p.sku,
+            "external_parent_id": p.parent_id,
+            "inventory_item_id": p.inventory_item_id,
         }
         for p in fetched
     }
@@ -233,7 +233,7 @@ async def _cache(
             [
                 {
                     "id": uuid4(),
-                    "source": Source.WOOCOMMERCE,
+                    "source": source,
                     "external_id": external_id,
                     "created_at": now,
                     "updated_at": now,
@@ -252,7 +252,7 @@ async def _cache(
             await session.execute(
                 sa.select(Product)
                 .where(
-                    col(Product.source) == Source.WOOCOMMERCE,
+                    col(Product.source) == source,
                     col(Product.external_id).in_(list(fields)),
                 )
                 .order_by(col(Product.id))
@@ -270,9 +270,15 @@ async def _cache(
         if changed:
             product.updated_at = now
             if any(field in CARD_FIELDS for field in changed):
-                await announce_product_changed(session, outbox=deps.outbox, product=product)
+                await _product_changed(session, deps=deps, product=product)
     await session.flush()
     return [cached[p.external_id] for p in fetched]
+
+
+async def _product_changed(session: AsyncSession, *, deps: Deps, product: Product) -> None:
+    """Viewers of the lives showing the product see the change; their offers follow its price."""
+    await announce_product_changed(session, outbox=deps.outbox, product=product)
+    await offers.product_changed(session, outbox=deps.outbox, product_id=product.id)
 
 
 async def _locked(session: AsyncSession, product_id: UUID) -> Product:

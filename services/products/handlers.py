@@ -5,6 +5,7 @@ moves forward, and a deleted live stays deleted.
 """
 
 from datetime import UTC, datetime
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -22,6 +23,7 @@ from contracts.streams import (
     StreamStatus,
     StreamUpdated,
 )
+from services.products import offers
 from services.products.cards import StreamNotFound, lock_live, public_card
 from services.products.domain import later_status
 from services.products.models import FeaturedPeriod, Live, LiveStreamProduct, Product
@@ -33,7 +35,7 @@ async def on_stream_event(session: AsyncSession, envelope: Envelope, *, outbox: 
     """Handle one `stream.*` event inside the consumer's transaction."""
     payload = envelope.payload()
     if isinstance(payload, StreamDeleted):
-        await _forget(session, envelope.stream_id)
+        await _forget(session, envelope.stream_id, outbox=outbox)
     elif isinstance(payload, StreamChange):
         try:
             live = await lock_live(session, envelope.stream_id)
@@ -54,6 +56,9 @@ async def _follow(
     await session.flush()
     if before is StreamStatus.SCHEDULED and live.status is not StreamStatus.SCHEDULED:
         await _reveal_promo_codes(session, live=live, outbox=outbox)
+        await offers.open_offer(session, outbox=outbox, live=live)
+    if before is not StreamStatus.ENDED and live.status is StreamStatus.ENDED:
+        await offers.live_ended(session, outbox=outbox, live=live)
 
 
 async def _reveal_promo_codes(session: AsyncSession, *, live: Live, outbox: Outbox) -> None:
@@ -78,14 +83,18 @@ async def _reveal_promo_codes(session: AsyncSession, *, live: Live, outbox: Outb
         )
 
 
-async def _forget(session: AsyncSession, stream_id: object) -> None:
-    """A deleted live loses its products; its row stays as a tombstone against late events."""
+async def _forget(session: AsyncSession, stream_id: UUID, *, outbox: Outbox) -> None:
+    """A deleted live loses its products and its offer (withdrawn from the shop); its row stays
+    as a tombstone against late events."""
     now = datetime.now(UTC)
     await session.execute(
         insert(Live)
         .values(stream_id=stream_id, status=StreamStatus.ENDED, deleted_at=now, updated_at=now)
         .on_conflict_do_update(index_elements=["stream_id"], set_={"deleted_at": now})
     )
+    live = await session.get(Live, stream_id, populate_existing=True, with_for_update=True)
+    assert live is not None
+    await offers.close_offer(session, outbox=outbox, live=live)
     await session.execute(
         sa.delete(LiveStreamProduct).where(col(LiveStreamProduct.stream_id) == stream_id)
     )

@@ -1,5 +1,6 @@
 """What the products service's HTTP API reads and answers."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Self
@@ -107,12 +108,31 @@ class WooCommerceWrite(_Input):
     consumer_secret: Annotated[str, Field(max_length=256)] | None = None
 
 
+class ShopifyWrite(_Input):
+    url: Url = Field(description="the shop's admin address, e.g. https://my-shop.myshopify.com")
+    # Left out or sent back masked: the stored value stays.
+    access_token: Annotated[str, Field(max_length=256)] | None = Field(
+        default=None, description="an Admin API access token (shpat_…)"
+    )
+    storefront_url: Url | None = Field(
+        default=None, description="where viewers pay, if not the admin address (a custom domain)"
+    )
+
+
+OFFER_WINDOW_MAX_H = 24 * 30
+
+
 class CatalogSettingsWrite(_Input):
     source: Source
     woocommerce: WooCommerceWrite | None = None
+    shopify: ShopifyWrite | None = None
     checkout_url_template: UrlTemplate | None = Field(
         default=None,
-        description="a URL with `{items}`, e.g. https://shop.example/checkout?items={items}",
+        description="a URL with `{items}` (`id:quantity,…`), and optionally `{coupon}`, `{live}`,"
+        " `{cart}`, e.g. https://shop.example/checkout?items={items}&coupon={coupon}",
+    )
+    offer_window_h: Annotated[int, Field(ge=0, le=OFFER_WINDOW_MAX_H)] = Field(
+        default=24, description="how long after a live its prices still hold (replays), in hours"
     )
 
 
@@ -122,10 +142,20 @@ class WooCommerceRead(BaseModel):
     consumer_secret: str | None = Field(description="masked")
 
 
+class ShopifyRead(BaseModel):
+    url: str
+    access_token: str | None = Field(description="masked")
+    storefront_url: str | None = None
+
+
 class CatalogSettingsRead(BaseModel):
     source: Source
     woocommerce: WooCommerceRead | None = None
+    shopify: ShopifyRead | None = None
     checkout_url_template: str | None = None
+    offer_window_h: int = 24
+    # Why viewers have no checkout link, when they have none (a local catalog without template).
+    checkout_missing: str | None = None
     updated_at: datetime | None = None
 
 
@@ -159,25 +189,105 @@ class Click(_Input):
     session_id: SessionId
 
 
+# Strict: "2", 2.0 and true are not quantities.
+Quantity = Annotated[int, Field(ge=1, le=QUANTITY_MAX, strict=True)]
+
+
 class CartItemAdd(_Input):
     stream_id: UUID
     product_id: UUID
-    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
+    quantity: Quantity
     session_id: SessionId
+
+
+class CartItemSet(_Input):
+    """A line's new quantity; 0 removes it."""
+
+    stream_id: UUID
+    product_id: UUID
+    quantity: Annotated[int, Field(ge=0, le=QUANTITY_MAX, strict=True)]
+    session_id: SessionId
+
+
+class CartClaim(_Input):
+    session_id: SessionId = Field(description="the anonymous session whose cart moves")
 
 
 class CartLinePublic(BaseModel):
     product_id: UUID
     name: str
     quantity: int
-    unit_price: Decimal
+    unit_price: Decimal = Field(description="the price paid: the live price, if it had one")
     currency: str
     stream_id: UUID
+    # Defaults: answers kept for idempotent retries from before these fields still read.
+    image_url: str | None = None
+    regular_price: Decimal | None = Field(default=None, description="the catalog price")
+    stock: int | None = Field(default=None, description="what the shop has now, if it says")
 
 
 class CartPublic(BaseModel):
     id: UUID | None
     lines: list[CartLinePublic]
+    items: int = Field(default=0, description="units in the cart")
     total: Decimal
     currency: str | None
     checkout_url: str | None
+
+
+OfferCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{3,40}$", description="e.g. LIVE10")]
+
+
+class OfferWrite(_Input):
+    """A live's offer: only the fields sent change (null clears an optional one)."""
+
+    code: OfferCode | None = None
+    percent_off: Annotated[Decimal, Field(gt=0, le=100, max_digits=5, decimal_places=2)] | None = (
+        Field(default=None, description="a percentage off every product, instead of live prices")
+    )
+    window_h: Annotated[int, Field(ge=0, le=OFFER_WINDOW_MAX_H)] | None = Field(
+        default=None, description="hours the live's prices hold after its end"
+    )
+    usage_limit: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    usage_limit_per_user: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _something_sent(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        if "code" in self.model_fields_set and self.code is None:
+            raise ValueError("code cannot be null")
+        if self.code is not None and re.fullmatch(r".*-\d+", self.code):
+            raise ValueError("a code may not end in -<number>: those name a live's other codes")
+        if "window_h" in self.model_fields_set and self.window_h is None:
+            raise ValueError("window_h cannot be null")
+        return self
+
+
+class ShopCouponPublic(BaseModel):
+    """One coupon (discount code) of the offer, as the shop was last told."""
+
+    code: str
+    source: Source
+    products: int
+    active: bool
+    state: str = Field(description="synced, pending (being sent) or failing (retried)")
+    last_error: str | None
+    next_attempt_at: datetime | None
+    synced_at: datetime | None
+
+
+class OfferPublic(BaseModel):
+    stream_id: UUID
+    code: str | None
+    code_chosen: bool
+    percent_off: Decimal | None
+    window_h: float
+    usage_limit: int | None
+    usage_limit_per_user: int | None
+    status: str = Field(description="pending (until the live starts), open, closed")
+    opened_at: datetime | None
+    closes_at: datetime | None
+    closed_at: datetime | None
+    coupons: list[ShopCouponPublic]
+    problem: str | None = Field(description="why the shop does not hold the offer yet, if so")

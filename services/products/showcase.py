@@ -20,6 +20,8 @@ from contracts.products import (
     ProductUnfeatured,
     ProductUpdated,
 )
+from contracts.streams import StreamStatus
+from services.products import offers
 from services.products.cards import card, live_status, lock_live, public_card
 from services.products.catalog import close_featured_period, get_product
 from services.products.catalog_settings import Deps
@@ -38,6 +40,10 @@ class NothingFeatured(Exception):
 
 class HiddenProductCannotBeFeatured(Exception):
     """Featuring shows a product to every viewer: make it visible first."""
+
+
+class LiveOver(Exception):
+    """The live has ended: nothing more can be added to it or presented in it."""
 
 
 class WrongOrder(ValueError):
@@ -71,7 +77,7 @@ async def list_live_products(
     if not admin:
         query = query.where(col(LiveStreamProduct.visible))
     rows = (await session.execute(query)).all()
-    return [card(item, product, promo_readable=readable) for item, product in rows]
+    return [card(item, product, live=live, promo_readable=readable) for item, product in rows]
 
 
 async def featured_product(*, session: AsyncSession, stream_id: UUID, admin: bool) -> LiveProduct:
@@ -82,7 +88,7 @@ async def featured_product(*, session: AsyncSession, stream_id: UUID, admin: boo
     if row is None:
         raise NothingFeatured(stream_id)
     readable = promo_code_readable(live.status, admin=admin)
-    return card(row[0], row[1], promo_readable=readable)
+    return card(row[0], row[1], live=live, promo_readable=readable)
 
 
 async def _item(session: AsyncSession, stream_id: UUID, product_id: UUID) -> LiveStreamProduct:
@@ -102,6 +108,8 @@ async def put_live_product(
     sent = data.model_fields_set
     item = await session.get(LiveStreamProduct, (stream_id, product.id), populate_existing=True)
     added = item is None
+    if live.status is StreamStatus.ENDED and (added or data.is_featured):
+        raise LiveOver(stream_id)
     if item is None:
         position = (
             data.position if data.position is not None else await _next_position(session, stream_id)
@@ -112,7 +120,7 @@ async def put_live_product(
         session.add(item)
         was_visible, before = False, None
     else:
-        was_visible, before = item.visible, card(item, product, promo_readable=True)
+        was_visible, before = item.visible, card(item, product, live=live, promo_readable=True)
     if "special_price" in sent:
         item.special_price = data.special_price
     if "promo_code" in sent:
@@ -138,7 +146,7 @@ async def put_live_product(
         await deps.outbox.record(
             session, ProductRemoved(product_id=product.id), stream_id=stream_id
         )
-    elif item.visible and before != card(item, product, promo_readable=True):
+    elif item.visible and before != card(item, product, live=live, promo_readable=True):
         await deps.outbox.record(
             session,
             ProductUpdated(product=public_card(item, product, live=live)),
@@ -148,8 +156,9 @@ async def put_live_product(
         await _feature(session, deps=deps, live=live, item=item, product=product)
     elif data.is_featured is False and item.is_featured:
         await _unfeature(session, deps=deps, live=live, item=item)
+    await offers.showcase_changed(session, outbox=deps.outbox, live=live)
     await session.commit()
-    return card(item, product, promo_readable=True), added
+    return card(item, product, live=live, promo_readable=True), added
 
 
 async def _next_position(session: AsyncSession, stream_id: UUID) -> int:
@@ -175,6 +184,7 @@ async def remove_live_product(
             session, ProductRemoved(product_id=product_id), stream_id=stream_id
         )
     await session.delete(item)
+    await offers.showcase_changed(session, outbox=deps.outbox, live=live)
     await session.commit()
 
 
@@ -202,7 +212,7 @@ async def reorder(
             )
     await session.commit()
     ordered = sorted(rows, key=lambda row: row[0].position)
-    return [card(item, product, promo_readable=True) for item, product in ordered]
+    return [card(item, product, live=live, promo_readable=True) for item, product in ordered]
 
 
 async def feature(
@@ -213,12 +223,14 @@ async def feature(
     item = await _item(session, stream_id, product_id)
     product = await session.get(Product, product_id)
     assert product is not None  # the foreign key holds it
+    if live.status is StreamStatus.ENDED:
+        raise LiveOver(stream_id)
     if not item.visible:
         raise HiddenProductCannotBeFeatured(product_id)
     if not item.is_featured:
         await _feature(session, deps=deps, live=live, item=item, product=product)
     await session.commit()
-    return card(item, product, promo_readable=True)
+    return card(item, product, live=live, promo_readable=True)
 
 
 async def unfeature(*, session: AsyncSession, deps: Deps, stream_id: UUID) -> None:

@@ -219,4 +219,4 @@ async def test_the_gateway_serves_the_asyncapi_document_of_every_event(gateway):
     document = (await gateway.get("/asyncapi.json")).json()
     assert document["asyncapi"].startswith("3.")
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert "live.{stream_id}.viewers.updated" in addresses and len(addresses) == 21
+    assert "live.{stream_id}.viewers.updated" in addresses and len(addresses) == 24

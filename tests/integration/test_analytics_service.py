@@ -36,12 +36,15 @@ from tests.integration.test_chat_service import view
 from tests.support.services import serving
 
 SECRET = "woo-webhook-secret-0123456789"
+# Shopify's app secret being rotated: the old one still verifies until it is removed.
+SHOPIFY_SECRET, SHOPIFY_OLD_SECRET = "shpss_new-0123456789abcdef", "shpss_old-fedcba9876543210"
 
 
 def settings_of(env: dict) -> AnalyticsSettings:
     return AnalyticsSettings(
-        **env, woocommerce_webhook_secret=SECRET, player_ttl_s=3, presence_ttl_s=3
-    )
+        **env, woocommerce_webhook_secret=SECRET, player_ttl_s=3, presence_ttl_s=3,
+        shopify_webhook_secret=f"{SHOPIFY_OLD_SECRET}, {SHOPIFY_SECRET}",
+    )  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -118,7 +121,10 @@ def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
     }
 
 
-def woo_order(order_id: int, *, lines: list[tuple[str, str]], meta=(), coupons=()) -> bytes:
+def woo_order(
+    order_id: int, *, lines: list[tuple[str, str]], meta=(), coupons=(), **fields
+) -> bytes:
+    """A WooCommerce order (REST v3); `fields` replace or add top-level ones (status, refunds)."""
     return json.dumps(
         {
             "id": order_id, "status": "processing", "currency": "EUR",
@@ -129,7 +135,7 @@ def woo_order(order_id: int, *, lines: list[tuple[str, str]], meta=(), coupons=(
                 {"id": i, "name": name, "quantity": 1, "total": total, "meta_data": []}
                 for i, (name, total) in enumerate(lines)
             ],
-        }
+        } | fields
     ).encode()  # fmt: skip
 
 

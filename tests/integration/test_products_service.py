@@ -492,9 +492,12 @@ async def test_a_retried_add_to_cart_adds_once_and_answers_the_same(
             "unit_price": "15.00",
             "currency": "EUR",
             "stream_id": stream_id,
+            "image_url": None,
+            "regular_price": "19.90",
+            "stock": None,
         }
     ]
-    assert cart["total"] == "30.00" and cart["currency"] == "EUR"
+    assert cart["total"] == "30.00" and cart["currency"] == "EUR" and cart["items"] == 2
 
     more = await client.post("/api/live/cart/items", json=body, headers={"Idempotency-Key": "k2"})
     assert more.json()["lines"][0]["quantity"] == 4
@@ -527,6 +530,7 @@ async def test_a_retried_add_to_cart_adds_once_and_answers_the_same(
     assert empty.json() == {
         "id": None,
         "lines": [],
+        "items": 0,
         "total": "0.00",
         "currency": None,
         "checkout_url": None,

@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.support.shopify import FakeShopify, running_shopify
 from tests.support.tcpproxy import TcpProxy
+from tests.support.woocommerce import FakeShop, running_shop
 from vitrine.services import SERVICES, spec
 from vitrine.system import System, free_port
 
@@ -26,9 +28,43 @@ def nats_proxy(env: dict) -> Iterator[TcpProxy]:
     proxy.close()
 
 
+# The shops' webhook secrets, as the system's services are given them.
+WOOCOMMERCE_WEBHOOK_SECRET = "woo-webhook-secret-for-the-tests"
+SHOPIFY_WEBHOOK_SECRET = "shpss_shopify-app-secret-for-the-tests"
+
+
 @pytest.fixture(scope="session")
-async def system(env: dict, nats_proxy: TcpProxy, tmp_path_factory) -> AsyncIterator[System]:
+def woocommerce_shop() -> Iterator[FakeShop]:
+    """A WooCommerce stand-in the whole system trusts (its CA) and takes webhooks from."""
+    with running_shop() as shop:
+        yield shop
+
+
+@pytest.fixture(scope="session")
+def shopify_shop() -> Iterator[FakeShopify]:
+    """A Shopify stand-in the whole system trusts and takes webhooks from."""
+    with running_shopify() as shop:
+        yield shop
+
+
+@pytest.fixture(scope="session")
+async def system(
+    env: dict,
+    nats_proxy: TcpProxy,
+    tmp_path_factory,
+    woocommerce_shop: FakeShop,
+    shopify_shop: FakeShopify,
+) -> AsyncIterator[System]:
     variables = {key.upper(): str(value) for key, value in env.items()}
+    shops_ca = Path(tmp_path_factory.mktemp("shops")) / "shops.pem"
+    shops_ca.write_bytes(
+        Path(woocommerce_shop.ca_bundle).read_bytes() + Path(shopify_shop.ca_bundle).read_bytes()
+    )
+    variables |= {
+        "SHOP_CA_BUNDLE": str(shops_ca),
+        "WOOCOMMERCE_WEBHOOK_SECRET": WOOCOMMERCE_WEBHOOK_SECRET,
+        "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_WEBHOOK_SECRET,
+    }
     for name in SERVICES:
         chosen = spec(name)
         if chosen.migrate is not None:

@@ -4,31 +4,25 @@ It answers in WooCommerce's JSON format (products, errors, the current currency)
 WordPress (`page`/`per_page` or `offset`, `X-WP-Total`, `X-WP-TotalPages`, `Link`), and checks the
 consumer key and secret the way WooCommerce does over HTTPS: HTTP Basic credentials, or the
 `consumer_key`/`consumer_secret` query parameters. It runs uvicorn on a thread with a self-signed
-certificate; `ca_bundle` is the file a client must trust.
+certificate; `ca_bundle` is the file a client must trust. Its coupons, checkout link and orders
+are in `woocommerce_checkout.py`.
 """
 
 import base64
 import contextlib
 import datetime
-import ipaddress
 import math
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.tls import serving_https
+from tests.support.woocommerce_checkout import Store
 
 API = "/wp-json/wc/v3"
 
@@ -40,6 +34,7 @@ class Seen:
     path: str
     query: dict[str, str]
     authorized: bool
+    method: str = "GET"
 
 
 @dataclass
@@ -51,6 +46,7 @@ class FakeShop:
     requests: list[Seen] = field(default_factory=list)
     url: str = ""
     ca_bundle: str = ""
+    store: Store = field(default_factory=Store)
     _next_id: int = 100
 
     def add(
@@ -125,6 +121,26 @@ class FakeShop:
         self.products[product_id] = product
         return product
 
+    def add_variable(
+        self, name: str, *, variations: list[tuple[str, str]], stock: int | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A variable product and its variations, given as (option, price) pairs."""
+        parent = self.add(name, price="")
+        parent.update(type="variable", price="", regular_price="")
+        made = []
+        for option, price in variations:
+            variation = self.add(f"{name} {option}", price=price, stock=stock, images=0)
+            variation.update(
+                type="variation",
+                parent_id=parent["id"],
+                name=f"{name} - {option}",
+                attributes=[{"id": 1, "name": "Size", "option": option}],
+                image={"id": 0, "src": f"{self.url}/wp-content/uploads/{option}.jpg"},
+            )
+            made.append(variation)
+        parent["variations"] = [v["id"] for v in made]
+        return parent, made
+
     def update(self, product_id: int, **changes: Any) -> None:
         product = self.products[product_id]
         product.update(changes)
@@ -156,7 +172,9 @@ class FakeShop:
 
     def _guard(self, request: Request) -> JSONResponse | None:
         authorized = self._authorized(request)
-        self.requests.append(Seen(request.url.path, dict(request.query_params), bool(authorized)))
+        self.requests.append(
+            Seen(request.url.path, dict(request.query_params), bool(authorized), request.method)
+        )
         if authorized is None:
             return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
         if not authorized:
@@ -178,7 +196,8 @@ class FakeShop:
         found = [
             p
             for p in self.products.values()
-            if p["status"] == query.get("status", p["status"])
+            if p["type"] != "variation"
+            and p["status"] == query.get("status", p["status"])
             and (
                 not query.get("search")
                 or query["search"].lower() in (p["name"] + p["description"] + p["sku"]).lower()
@@ -212,6 +231,28 @@ class FakeShop:
             return _error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
         return JSONResponse(product)
 
+    async def list_variations(self, request: Request) -> JSONResponse:
+        if (refused := self._guard(request)) is not None:
+            return refused
+        parent = self.products.get(int(request.path_params["product_id"]))
+        if parent is None:
+            return _error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        found = [self.products[i] for i in parent.get("variations", [])]
+        return JSONResponse(found, headers={"X-WP-Total": str(len(found)), "X-WP-TotalPages": "1"})
+
+    async def guarded(self, request: Request) -> Response:
+        """The coupon API, behind the same credentials as the rest."""
+        if (refused := self._guard(request)) is not None:
+            return refused
+        if "coupon_id" in request.path_params:
+            return await self.store.one_coupon(request)
+        if request.method == "POST":
+            return await self.store.create_coupon(request)
+        return await self.store.list_coupons(request)
+
+    async def checkout_link(self, request: Request) -> Response:
+        return self.store.checkout_link(self.products, request)
+
     async def current_currency(self, request: Request) -> JSONResponse:
         if (refused := self._guard(request)) is not None:
             return refused
@@ -222,7 +263,16 @@ class FakeShop:
             routes=[
                 Route(f"{API}/products", self.list_products),
                 Route(f"{API}/products/{{product_id:int}}", self.get_product),
+                Route(f"{API}/products/{{product_id:int}}/variations", self.list_variations),
                 Route(f"{API}/data/currencies/current", self.current_currency),
+                Route(f"{API}/coupons", self.guarded, methods=["GET", "POST"]),
+                Route(
+                    f"{API}/coupons/{{coupon_id:int}}",
+                    self.guarded,
+                    methods=["GET", "PUT", "DELETE"],
+                ),
+                Route("/checkout-link/", self.checkout_link),
+                Route("/checkout/", self.store.checkout_page),
             ]
         )
 
@@ -231,66 +281,9 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, "data": {"status": status}}, status)
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "shop.pem", directory / "shop.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @contextlib.contextmanager
 def running_shop() -> Iterator[FakeShop]:
     """A stand-in shop listening on 127.0.0.1 (a spare port) until the block ends."""
     shop = FakeShop()
-    with tempfile.TemporaryDirectory() as directory:
-        cert, key = _self_signed(Path(directory))
-        config = uvicorn.Config(
-            shop.app(),
-            host="127.0.0.1",
-            port=0,
-            ssl_certfile=str(cert),
-            ssl_keyfile=str(key),
-            log_level="warning",
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="woocommerce-stand-in", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the WooCommerce stand-in did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        shop.url, shop.ca_bundle = f"https://127.0.0.1:{port}", str(cert)
-        try:
-            yield shop
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+    with serving_https(shop.app(), name="woocommerce") as (shop.url, shop.ca_bundle):
+        yield shop

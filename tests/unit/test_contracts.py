@@ -25,6 +25,7 @@ def test_every_event_named_in_the_design_is_registered():
         "stream.provider_state",
         "product.added", "product.updated", "product.removed", "product.featured",
         "product.unfeatured", "product.clicked", "cart.added",
+        "offer.opened", "offer.updated", "offer.closed",
         "chat.posted", "chat.deleted", "chat.pinned", "chat.unpinned", "chat.user_banned",
         "viewers.updated", "viewer.joined", "viewer.left",
     }  # fmt: skip
@@ -74,5 +75,5 @@ def test_the_committed_asyncapi_document_describes_every_event():
 
     assert DOCUMENT.read_text() == render(), "run `python -m chassis.asyncapi`"
     channels = json.loads(DOCUMENT.read_text())["channels"]
-    assert len(channels) == 21
+    assert len(channels) == 24
     assert any(c["address"] == "live.{stream_id}.product.featured" for c in channels.values())

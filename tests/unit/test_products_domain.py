@@ -3,16 +3,22 @@ JSON, and what the API refuses."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
 
 from contracts.streams import StreamStatus
 from services.products.domain import (
-    CheckoutItem,
-    checkout_url,
+    OfferItem,
+    cart_coupon_code,
+    coupon_groups,
+    fill_template,
     fingerprint,
+    generated_code,
     later_status,
+    live_price,
+    offer_ends_at,
     offset_s,
     promo_code_readable,
     unit_price,
@@ -59,31 +65,79 @@ def test_the_live_price_wins_over_the_catalog_price() -> None:
     assert unit_price(Decimal("20.00"), Decimal("0.00")) == Decimal("0.00")
 
 
-def test_a_woocommerce_cart_link_puts_one_product_in_the_shop_cart() -> None:
-    url = checkout_url(
-        shop_url="https://shop.example/",
-        template=None,
-        items=[CheckoutItem(product_id="p1", external_id="42", quantity=3)],
+def test_the_live_price_holds_until_the_offer_closes_and_a_percentage_wins() -> None:
+    price, special = Decimal("49.90"), Decimal("39.90")
+    assert live_price(price, special) == special
+    assert live_price(price, special, offer_closed=True) is None
+    assert live_price(price, special, percent_off=Decimal("20")) == Decimal("39.92")
+    assert unit_price(price, special, offer_closed=True) == price
+
+
+def _item(external_id: str, price: str, live: str | None) -> OfferItem:
+    return OfferItem(
+        external_id=external_id,
+        parent_id=None,
+        price=Decimal(price),
+        live_price=Decimal(live) if live is not None else None,
     )
-    assert url == "https://shop.example/?add-to-cart=42&quantity=3"
 
 
-def test_several_products_or_a_local_catalog_go_through_the_template() -> None:
-    items = [
-        CheckoutItem(product_id="p1", external_id="42", quantity=1),
-        CheckoutItem(product_id="p2", external_id=None, quantity=2),
+def test_products_sharing_a_discount_share_a_coupon_and_the_biggest_group_takes_the_code() -> None:
+    groups = coupon_groups(
+        code="LIVE10",
+        percent_off=None,
+        items=[
+            _item("11", "49.90", "39.90"),  # 10 off
+            _item("12", "30.00", "25.00"),  # 5 off
+            _item("13", "20.00", "10.00"),  # 10 off
+            _item("14", "20.00", None),  # no live price: no coupon
+            _item("15", "20.00", "25.00"),  # dearer in the live: no coupon
+        ],
+    )
+    assert [(g.code, g.amount_off, [i.external_id for i in g.items]) for g in groups] == [
+        ("LIVE10", Decimal("10.00"), ["11", "13"]),
+        ("LIVE10-2", Decimal("5.00"), ["12"]),
     ]
-    template = "https://shop.example/checkout?items={items}"
-    assert (
-        checkout_url(shop_url="https://shop.example", template=template, items=items)
-        == "https://shop.example/checkout?items=42:1,p2:2"
+    [percent] = coupon_groups(
+        code="LIVE10",
+        percent_off=Decimal("15"),
+        items=[_item("12", "30", None), _item("11", "9", None)],
     )
-    assert checkout_url(shop_url=None, template=template, items=items[1:]) == (
-        "https://shop.example/checkout?items=p2:2"
+    assert (percent.percent_off, [i.external_id for i in percent.items]) == (
+        Decimal("15"),
+        ["11", "12"],
     )
-    assert checkout_url(shop_url=None, template=None, items=items) is None
-    assert checkout_url(shop_url="https://shop.example", template=None, items=items) is None
-    assert checkout_url(shop_url=None, template=template, items=[]) is None
+    assert coupon_groups(code="X", percent_off=None, items=[]) == []
+
+
+def test_an_offer_ends_its_window_after_the_live_or_after_a_provisional_end_while_on_air() -> None:
+    start = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    assert offer_ends_at(started_at=start, ended_at=end, window_s=3600, now=end) == end + timedelta(
+        hours=1
+    )
+    on_air = offer_ends_at(started_at=start, ended_at=None, window_s=0, now=start)
+    assert on_air == start + timedelta(hours=12)
+
+
+def test_a_cart_coupon_code_cannot_be_guessed_from_the_cart_id_and_is_stable() -> None:
+    cart = uuid4()
+    first = cart_coupon_code(key=b"secret", cart_id=cart)
+    assert first == cart_coupon_code(key=b"secret", cart_id=cart)
+    assert first != cart_coupon_code(key=b"other", cart_id=cart)
+    assert first.startswith("CART-") and len(first) == 17
+    assert generated_code().startswith("LIVE-")
+
+
+def test_a_checkout_template_gets_the_items_code_live_and_cart_url_encoded() -> None:
+    url = fill_template(
+        "https://shop.example/pay?items={items}&c={coupon}&l={live}&k={cart}",
+        items="42:1,p2:2",
+        coupon="LIVE 10",
+        live="l1",
+        cart=None,
+    )
+    assert url == "https://shop.example/pay?items=42:1,p2:2&c=LIVE%2010&l=l1&k="
 
 
 def test_a_retry_has_the_fingerprint_of_its_original_whatever_the_key_order() -> None:

@@ -11,8 +11,11 @@ export class ApiError extends Error {
   }
 }
 
-/** `fetch` the gateway; returns the parsed JSON body (null for 204), throws ApiError otherwise. */
-export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
+/**
+ * `fetch` the gateway; returns the parsed JSON body (null for 204), throws ApiError otherwise —
+ * also when `expect` names the one status that means it worked (e.g. 201: created) and another came.
+ */
+export async function api(path, { method = "GET", body, headers = {}, signal, expect } = {}) {
   const sent = { ...headers };
   const bearer = token();
   if (bearer) sent.Authorization = `Bearer ${bearer}`;
@@ -36,7 +39,7 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
   } catch {
     data = { detail: text };
   }
-  if (!response.ok) {
+  if (!response.ok || (expect !== undefined && response.status !== expect)) {
     const retry = Number(response.headers.get("Retry-After")) || undefined;
     throw new ApiError(response.status, describe(data?.detail ?? response.statusText), retry);
   }

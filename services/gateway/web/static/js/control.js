@@ -6,12 +6,19 @@ import { token } from "./auth.js";
 import { formatPrice, formatTime, t } from "./i18n.js";
 import { LiveSocket } from "./livesocket.js";
 import { LiveState, el } from "./livestate.js";
+import { offerPanel } from "./offer.js";
 import { copyField, notice } from "./ui.js";
 
 const TIMEOUT_S = 300;
 const CHART_POINTS = 120;
 let socket = null;
 let sampler = null;
+
+// The provider's word for the encoder, in the reader's language when there is one for it.
+function encoderState(state) {
+  const label = t(`encoder.${state}`);
+  return label === `encoder.${state}` ? state : label;
+}
 
 export function stopControl() {
   socket?.stop();
@@ -50,6 +57,11 @@ export async function showControl(view, streamId) {
         stream.status === "live" ? el("button", { type: "button", class: "danger", id: "end",
           text: t("control.end"), onclick: () => transition("end") }) : null,
         el("a", { href: `/live/${streamId}`, target: "_blank", text: t("admin.watch") })),
+      stream.provider_state ? el("p", { class: "muted", id: "encoder-state",
+        text: t("control.encoder", { state: encoderState(stream.provider_state) }) }) : null,
+      stream.last_refused_publish ? el("p", { class: "notice", id: "refused-publish", role: "status",
+        text: t("control.refused", { key: stream.last_refused_publish.key,
+          when: formatTime(stream.last_refused_publish.at), reason: stream.last_refused_publish.reason }) }) : null,
       stream.stream_key ? copyField(t("obs.server"), stream.obs?.server ?? stream.ingest_url, "obs-server") : null,
       stream.stream_key ? copyField(t("obs.key"), stream.obs?.stream_key ?? stream.stream_key, "obs-key") : null);
   };
@@ -191,6 +203,8 @@ export async function showControl(view, streamId) {
       : [el("li", { class: "muted", text: t("control.noresults") })]));
   };
 
+  const offer = offerPanel(live, act);
+
   // --- chat moderation --------------------------------------------------------------------------
   const options = await api(`${live}/chat`).catch(() => ({ enabled: true, slow_mode_s: 0 }));
   const setOptions = (body) => act(async () => Object.assign(options, await api(`${live}/chat`, { method: "PUT", body })));
@@ -223,6 +237,7 @@ export async function showControl(view, streamId) {
   view.replaceChildren(el("div", { class: "control" },
     el("section", { id: "control-head", class: "wide", "aria-labelledby": "control-title" }),
     el("section", { id: "figures", "aria-live": "off" }),
+    offer.section,
     el("section", { "aria-labelledby": "chat-mod-title" },
       el("h2", { id: "chat-mod-title", text: t("control.chat") }),
       el("label", { class: "row checkbox" }, el("input", { type: "checkbox", id: "chat-enabled", checked: options.enabled,
@@ -254,11 +269,12 @@ export async function showControl(view, streamId) {
   renderHeader();
   renderProducts();
   renderChat();
-  await loadAnalytics();
+  await Promise.all([loadAnalytics(), offer.refresh()]);
   if (!view.isConnected) return;
   sample();
   sampler = setInterval(async () => {
     if (analytics !== null) await loadAnalytics();
+    await offer.refresh();
     sample();
   }, 5_000);
   socket = new LiveSocket(streamId, {
@@ -274,6 +290,7 @@ export async function showControl(view, streamId) {
       if (parts.includes("chat")) renderChat();
       if (parts.includes("viewers")) renderFigures();
       if (parts.includes("products")) productsChanged();
+      if (frame.type.startsWith("offer.")) offer.refresh();
       if (frame.type.startsWith("stream.") && frame.data.stream) {
         stream = { ...stream, ...frame.data.stream };
         renderHeader();

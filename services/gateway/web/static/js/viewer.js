@@ -16,7 +16,10 @@ const $ = (id) => document.getElementById(id);
 const state = new LiveState();
 const player = new Player($("video"));
 const sessionId = viewerSession();
-const cart = new ViewerCart(sessionId, { box: $("featured"), status: $("cart-status") });
+const cart = new ViewerCart(sessionId, {
+  button: $("cart-button"), drawer: $("cart-drawer"), announce: $("cart-live"),
+  onChange: () => state.stream && renderProducts(),
+});
 let socket = null;
 let replayUrl = null; // replay mode: the recording played instead of the live
 let replay = null; // then, the timeline of featured products following the video
@@ -27,7 +30,7 @@ let replaySoon = false;
 
 function viewerSession() {
   let id = localStorage.getItem("vitrine.session");
-  if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+  if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) { // the API wants 16+: a cart is reached by it
     id = `s${randomId(12)}`;
     localStorage.setItem("vitrine.session", id);
   }
@@ -82,6 +85,7 @@ async function start() {
     },
     onEvent: (frame) => {
       render(state.apply(frame));
+      if (frame.type === "product.updated") cart.productChanged(frame.data.product);
       rememberIfEnded();
       // The live ended and its recording is ready: watch it again, shoppable.
       if (state.stream?.status === "ended" && state.stream.replay_url) watchReplay(streamId);
@@ -90,9 +94,8 @@ async function start() {
     onState: connectionState,
     onBadToken: () => setToken(null),
   });
-  window.vitrine = { socket, state, player }; // for the console (and the browser tests)
+  window.vitrine = { socket, state, player, cart }; // for the console (and the browser tests)
   socket.connect();
-  cart.load();
 }
 
 let replayLoading = null;
@@ -239,11 +242,42 @@ function priceOf(product) {
     el("strong", { text: formatPrice(now, product.currency) }));
 }
 
+/** "Only 3 left" when few are left; sold out shows on the button. */
+function stockOf(product) {
+  const stock = product.stock;
+  if (stock === null || stock === undefined || stock === 0 || stock > 5) return null;
+  return el("span", { class: "stock", text: t("product.left", { n: stock }) });
+}
+
+/** The product's add-to-cart: "Adding…" while on its way, disabled when sold out; `short`: the
+ * list's narrow button ("Add"), named in full for assistive technologies. */
+function addButton(product, className, where, { short = false } = {}) {
+  const soldOut = product.stock === 0;
+  const adding = cart.adding.has(product.product_id);
+  const label = soldOut ? t("product.soldout") : adding ? t("product.adding") : t("product.add");
+  const shown = short && !soldOut && !adding ? t("product.add.short") : label;
+  return el("button", { type: "button", class: `${className} add-to-cart${soldOut ? " sold-out" : ""}`,
+    text: shown, disabled: soldOut || adding, "aria-label": `${label} — ${product.name}`,
+    onclick: () => addToCart(product, where) });
+}
+
+/** What happened to the product's last add-to-cart from `where` (added, or why not), for a few
+ * seconds: said under the button pressed only. */
+function noteOf(product, where) {
+  const note = cart.notes.get(product.product_id);
+  return note?.where === where ? note : null;
+}
+
 let shownFeatured; // undefined until the first render
 
 function renderFeatured() {
   const product = state.featured;
-  const key = product ? JSON.stringify(product) + document.documentElement.lang : null;
+  const note = product ? noteOf(product, "featured") : null;
+  $("cart-status").textContent = note?.text ?? "";
+  $("cart-status").className = note ? `cart-note ${note.ok ? "ok" : "error"}` : "cart-note";
+  const key = product
+    ? JSON.stringify(product) + document.documentElement.lang + cart.adding.has(product.product_id)
+    : null;
   if (key === shownFeatured) return; // unchanged: nothing re-announced
   shownFeatured = key;
   const box = $("featured-card");
@@ -258,9 +292,9 @@ function renderFeatured() {
       el("h3", { text: product.name }),
       priceOf(product),
       product.promo_code ? el("p", { class: "promo", text: t("product.promo", { code: product.promo_code }) }) : null,
+      stockOf(product),
       product.description ? el("p", { class: "muted", text: product.description }) : null,
-      el("button", { type: "button", class: "primary add-to-cart", text: t("product.add"),
-        onclick: (event) => addToCart(product, event.currentTarget) }))));
+      addButton(product, "primary", "featured"))));
 }
 
 function renderProducts() {
@@ -278,10 +312,9 @@ function renderProducts() {
       el("button", { type: "button", class: "link product-name", text: product.name,
         "aria-label": t("product.view", { name: product.name }),
         onclick: () => openProduct(product) }),
-      priceOf(product),
-      el("button", { type: "button", class: "small add-to-cart", text: t("product.add"),
-        "aria-label": `${t("product.add")} — ${product.name}`,
-        onclick: (event) => addToCart(product, event.currentTarget) })));
+      el("span", { class: "product-meta" }, priceOf(product), stockOf(product)),
+      addButton(product, "small", "list", { short: true }),
+      noteLine(noteOf(product, "list"))));
   }
 }
 
@@ -293,8 +326,12 @@ function openProduct(product) {
   if (product.product_url) window.open(product.product_url, "_blank", "noopener");
 }
 
-function addToCart(product, button) {
-  return cart.add(state.stream.id, product, button);
+function noteLine(note) {
+  return note ? el("p", { class: `cart-note ${note.ok ? "ok" : "error"}`, text: note.text }) : null;
+}
+
+function addToCart(product, where) {
+  return cart.add(state.stream.id, product, where);
 }
 
 function renderChat(fresh) {
@@ -344,5 +381,9 @@ onAuthChange(() => {
   if (!replayUrl) socket?.reconnectNow(); // the socket carries the token: resume signed in, since=
   cart.load();
 });
-onLanguageChange(() => state.stream && renderAll());
+onLanguageChange(() => {
+  cart.render();
+  if (state.stream) renderAll();
+});
+cart.load();
 start().catch((error) => notice(t("error.generic", { detail: error instanceof ApiError ? error.detail : error })));
