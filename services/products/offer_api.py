@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from chassis.auth import AdminUser
 from chassis.outbox import Outbox
-from contracts.products import OfferUpdated, ProductUpdated
+from contracts.products import ProductUpdated
 from services.products import domain, offers
 from services.products.api_deps import DepsDep, SessionDep
 from services.products.cards import live_status, lock_live, public_card
@@ -74,8 +74,7 @@ async def configure(
     if offer.status is OfferStatus.OPEN and await offers.place(
         session, outbox=outbox, live=live, offer=offer
     ):
-        terms = await offers.terms(session, live=live, offer=offer)
-        await outbox.record(session, OfferUpdated(offer=terms), stream_id=stream_id)
+        await offers.tell(session, outbox=outbox, live=live, offer=offer)
     await session.commit()
 
 

@@ -133,11 +133,7 @@ async def open_offer(session: AsyncSession, *, outbox: Outbox, live: Live) -> No
     offer.opened_at = live.started_at or _now()
     offer.updated_at = _now()
     await place(session, outbox=outbox, live=live, offer=offer)
-    await outbox.record(
-        session,
-        OfferOpened(offer=await terms(session, live=live, offer=offer)),
-        stream_id=live.stream_id,
-    )
+    await tell(session, outbox=outbox, live=live, offer=offer, opened=True)
 
 
 async def live_ended(session: AsyncSession, *, outbox: Outbox, live: Live) -> None:
@@ -151,11 +147,7 @@ async def live_ended(session: AsyncSession, *, outbox: Outbox, live: Live) -> No
     )
     offer.updated_at = _now()
     if await place(session, outbox=outbox, live=live, offer=offer):
-        await outbox.record(
-            session,
-            OfferUpdated(offer=await terms(session, live=live, offer=offer)),
-            stream_id=live.stream_id,
-        )
+        await tell(session, outbox=outbox, live=live, offer=offer)
 
 
 async def showcase_changed(session: AsyncSession, *, outbox: Outbox, live: Live) -> None:
@@ -164,11 +156,7 @@ async def showcase_changed(session: AsyncSession, *, outbox: Outbox, live: Live)
     if offer is None or offer.status is not OfferStatus.OPEN:
         return
     if await place(session, outbox=outbox, live=live, offer=offer):
-        await outbox.record(
-            session,
-            OfferUpdated(offer=await terms(session, live=live, offer=offer)),
-            stream_id=live.stream_id,
-        )
+        await tell(session, outbox=outbox, live=live, offer=offer)
 
 
 async def close_offer(session: AsyncSession, *, outbox: Outbox, live: Live) -> None:
@@ -187,9 +175,10 @@ async def close_offer(session: AsyncSession, *, outbox: Outbox, live: Live) -> N
     await place(session, outbox=outbox, live=live, offer=offer)
     if not was_open or live.deleted_at is not None:
         return
-    await outbox.record(
-        session, OfferClosed(code=offer.code, closed_at=now), stream_id=live.stream_id
-    )
+    if (await terms(session, live=live, offer=offer)).product_ids:
+        await outbox.record(
+            session, OfferClosed(code=offer.code, closed_at=now), stream_id=live.stream_id
+        )
     rows = (
         await session.execute(
             sa.select(LiveStreamProduct, Product)
@@ -356,6 +345,18 @@ def changed_spec(row: ShopCoupon, spec: CouponSpec, *, active: bool) -> bool:
     row.next_attempt_at = now
     row.updated_at = now
     return True
+
+
+async def tell(
+    session: AsyncSession, *, outbox: Outbox, live: Live, offer: LiveOffer, opened: bool = False
+) -> None:
+    """Say on the bus what the offer now covers (`offer.opened` at the start, then
+    `offer.updated`); an offer covering no product yet has nothing to say."""
+    covered = await terms(session, live=live, offer=offer)
+    if not covered.product_ids:
+        return
+    event = OfferOpened(offer=covered) if opened else OfferUpdated(offer=covered)
+    await outbox.record(session, event, stream_id=live.stream_id)
 
 
 async def terms(session: AsyncSession, *, live: Live, offer: LiveOffer) -> LiveOfferTerms:

@@ -40,6 +40,7 @@ def shop() -> Iterator[FakeShop]:
 async def settings(env: dict, shop: FakeShop) -> ProductsSettings:
     settings = ProductsSettings(
         **env,
+        db_schema_prefix="offers_",
         woocommerce_ca_bundle=shop.ca_bundle,
         offer_tick_s=0.1,
         coupon_retry_base_s=0.2,

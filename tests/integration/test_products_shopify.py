@@ -65,6 +65,7 @@ def ca_bundle(shopify: FakeShopify, woo: FakeShop, tmp_path_factory: pytest.Temp
 async def settings(env: dict, ca_bundle: str) -> ProductsSettings:
     settings = ProductsSettings(
         **env,
+        db_schema_prefix="shopify_",
         shop_ca_bundle=ca_bundle,
         shop_cache_ttl_s=60,
         shop_timeout_s=2,

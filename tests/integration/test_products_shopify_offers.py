@@ -29,7 +29,11 @@ def shopify() -> Iterator[FakeShopify]:
 @pytest.fixture(scope="module")
 async def settings(env: dict, shopify: FakeShopify) -> ProductsSettings:
     settings = ProductsSettings(
-        **env, shop_ca_bundle=shopify.ca_bundle, offer_tick_s=0.1, coupon_retry_base_s=0.2
+        **env,
+        db_schema_prefix="shopify_offers_",
+        shop_ca_bundle=shopify.ca_bundle,
+        offer_tick_s=0.1,
+        coupon_retry_base_s=0.2,
     )
     await migrate(settings)
     return settings

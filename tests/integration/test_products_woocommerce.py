@@ -28,7 +28,10 @@ def shop() -> Iterator[FakeShop]:
 @pytest.fixture(scope="module")
 async def settings(env: dict, shop: FakeShop) -> ProductsSettings:
     settings = ProductsSettings(
-        **env, woocommerce_ca_bundle=shop.ca_bundle, woocommerce_cache_ttl_s=60
+        **env,
+        db_schema_prefix="woo_",
+        woocommerce_ca_bundle=shop.ca_bundle,
+        woocommerce_cache_ttl_s=60,
     )
     await migrate(settings)
     return settings
