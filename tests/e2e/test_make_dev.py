@@ -179,7 +179,7 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
         for server in ("postgres", "nats", "valkey"):
             assert f"started embedded {server}" in text
         for service in ("streams", "products", "chat", "analytics", "gateway"):
-            assert re.search(rf"^  {service} +up in [\d.]+ s ", text, re.MULTILINE), text
+            assert re.search(rf"^  {service} +up in +[\d.]+ s ", text, re.MULTILINE), text
         live_id = re.search(r"demo live: \S+/api/live/streams/([0-9a-f-]{36})", text).group(1)
         admin_token = text.split("admin token (12 h):\n", 1)[1].split("\n", 1)[0].strip()
         obs = re.search(r"OBS: +server (\S+) +stream key (\S+)", text)
