@@ -97,8 +97,10 @@ async def test_after_a_dropped_socket_the_page_resumes_with_since_and_shows_noth
     assert "since=" not in sockets[0]
 
     # The network drops: the socket closes under the page; messages keep coming meanwhile.
-    last_seq = await viewer.evaluate("window.vitrine.socket.lastSeq")
-    await viewer.evaluate("window.vitrine.socket.socket.close()")
+    # Closed and read in one turn: a closing socket dispatches no further frame.
+    last_seq = await viewer.evaluate(
+        "(() => { const s = window.vitrine.socket; s.socket.close(); return s.lastSeq; })()"
+    )
     await expect(viewer.locator("#connection")).to_have_text("Reconnecting…")
     await post(gateway, live_id, "during the drop", zoe)
     await expect(messages(viewer)).to_have_count(4)
