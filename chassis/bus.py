@@ -58,6 +58,16 @@ async def ensure_stream(js: JetStreamContext, *, stream: str, subject_root: str)
         log.info("created JetStream stream %s on %s.>", stream, subject_root)
 
 
+async def publish_event(
+    bus: Bus, *, subject: str, body: bytes, event_id: object, headers: dict | None = None
+) -> None:
+    """Store one event in the stream under its id as `Nats-Msg-Id`: JetStream drops a re-publish
+    of the same event within its duplicate window, so a retry must keep the id it was given."""
+    await bus.js.publish(
+        subject, body, stream=bus.stream, headers={**(headers or {}), "Nats-Msg-Id": str(event_id)}
+    )
+
+
 async def _log_error(error: Exception) -> None:
     log.warning("nats: %s", error)
 

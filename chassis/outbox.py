@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from chassis.bus import BusProvider
+from chassis.bus import BusProvider, publish_event
 from chassis.telemetry import trace_headers
 from contracts import Envelope, new_envelope, subject_for
 
@@ -182,11 +182,12 @@ class OutboxRelay:
             # One connection keeps order; acks are awaited together for throughput.
             outcomes = await asyncio.gather(
                 *(
-                    bus.js.publish(
-                        row.subject,
-                        orjson.dumps(row.envelope),
-                        stream=bus.stream,
-                        headers={**row.headers, "Nats-Msg-Id": str(row.id)},
+                    publish_event(
+                        bus,
+                        subject=row.subject,
+                        body=orjson.dumps(row.envelope),
+                        event_id=row.id,
+                        headers=row.headers,
                     )
                     for row in rows
                 ),

@@ -97,6 +97,7 @@ class Announcer:
                     )
                     .where(
                         v.left_at.is_(None),
+                        v.estimated_at.is_(None),
                         v.joined_at < settled,
                         v.gateway_id != PLAYER_GATEWAY,
                     )
@@ -116,11 +117,18 @@ class Announcer:
         self.missing_since = {k: t for k, t in self.missing_since.items() if k in open_ids}
         # Missed twice, a presence interval apart: not a `viewer.left` still on its way.
         confirm = timedelta(seconds=max(2.0, 3 * self.interval_s))
-        closed = 0
+        due = []
+        for view in missing:
+            first_missed = self.missing_since.setdefault(view.id, now)
+            if now - first_missed >= confirm:
+                due.append((view, first_missed))
+        if not due:
+            return 0
         async with self.sessions() as session, session.begin():
-            for view in missing:
-                first_missed = self.missing_since.setdefault(view.id, now)
-                if now - first_missed < confirm:
+            claimed = await _claim_estimates(session, [view.id for view, _ in due], at=now)
+            for view, first_missed in due:
+                self.missing_since.pop(view.id, None)
+                if view.id not in claimed:
                     continue
                 # The set expired a TTL after the gateway's last refresh.
                 ended = max(first_missed - timedelta(seconds=self.presence_ttl_s), view.joined_at)
@@ -131,8 +139,20 @@ class Announcer:
                     watched_seconds=round((ended - view.joined_at).total_seconds(), 3),
                 )
                 await self.outbox.record(session, left, stream_id=view.stream_id)
-                self.missing_since.pop(view.id, None)
-                closed += 1
-        if closed:
-            log.info("closed %d views of gateways that went away", closed)
-        return closed
+        if claimed:
+            log.info("closed %d views of gateways that went away", len(claimed))
+        return len(claimed)
+
+
+async def _claim_estimates(session: AsyncSession, view_ids: list, *, at: datetime) -> set:
+    """The views among these that no one has estimated yet, now claimed in the caller's
+    transaction: what another replica, or an earlier sweep while the consumer still lags behind
+    its `viewer.left`, has claimed is not estimated twice."""
+    v = live_stream_viewers.c
+    claimed = await session.execute(
+        sa.update(live_stream_viewers)
+        .where(v.id.in_(view_ids), v.left_at.is_(None), v.estimated_at.is_(None))
+        .values(estimated_at=at)
+        .returning(v.id)
+    )
+    return set(claimed.scalars())

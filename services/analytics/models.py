@@ -82,6 +82,10 @@ live_stream_viewers = sa.Table(
     sa.Column("watched_ms", sa.BigInteger),
     # Closed by whom: the gateway or player that saw it go, or analytics for a dead gateway.
     sa.Column("closed_by", sa.String(16)),
+    # When analytics published an estimated `viewer.left` for it (its gateway died): claimed in
+    # the transaction that records the estimate, so a lagging consumer or a second replica never
+    # estimates the same view twice.
+    sa.Column("estimated_at", Timestamp),
     sa.Index("ix_live_stream_viewers_session", "stream_id", "gateway_id", "session_id"),
     sa.Index(
         "ix_live_stream_viewers_open",

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import secrets
-import uuid
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -12,10 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from nats.js import JetStreamContext
 
 from chassis.auth import TokenVerifier
-from chassis.bus import BusProvider
+from chassis.bus import BusProvider, publish_event
 from chassis.web import create_web_app
-from contracts import new_envelope, subject_for
-from contracts.registry import Payload
+from contracts import Envelope, subject_for
 from services.gateway import api, pages, ws
 from services.gateway.fanout import Fanout
 from services.gateway.live import Visibility
@@ -36,14 +34,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def js() -> JetStreamContext:
         return (await bus.get()).js
 
-    async def publish(stream_id: str, payload: object) -> None:
-        assert isinstance(payload, Payload)
-        envelope = new_envelope(payload, stream_id=uuid.UUID(stream_id), producer="gateway")
-        await (await js()).publish(
-            subject_for(stream_id, envelope.type, root=settings.subject_root),
-            envelope.model_dump_json().encode(),
-            stream=settings.jetstream_stream,
-            headers={"Nats-Msg-Id": str(envelope.id)},
+    async def publish(envelope: Envelope) -> None:
+        await publish_event(
+            await bus.get(),
+            subject=subject_for(envelope.stream_id, envelope.type, root=settings.subject_root),
+            body=envelope.model_dump_json().encode(),
+            event_id=envelope.id,
         )
 
     @contextlib.asynccontextmanager

@@ -16,14 +16,16 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from uuid import UUID
 
 from redis.asyncio import Redis
 
+from contracts import Envelope, new_envelope
 from contracts.viewers import ViewerJoined, ViewerLeft, ViewersUpdated
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, object], Awaitable[None]]
+Publish = Callable[[Envelope], Awaitable[None]]
 PUBLISH_TIMEOUT_S = 2.0
 MAX_PENDING_EVENTS = 50_000
 COUNTERS_TTL_S = 7 * 24 * 3600
@@ -45,7 +47,8 @@ class Presence:
         self.publish = publish
         # Sockets per live and viewer key: a key stays in the set while one of them is open.
         self.local: dict[str, Counter[str]] = {}
-        self._events: list[tuple[str, object]] = []
+        # Made when they happen, so a retry keeps the id (JetStream drops the copy) and the time.
+        self._events: list[Envelope] = []
         self._added: dict[str, set[str]] = {}
         self._removed: dict[str, set[str]] = {}
         self._views: Counter[str] = Counter()
@@ -67,12 +70,8 @@ class Presence:
             self._added.setdefault(stream_id, set()).add(key)
             self._removed.get(stream_id, set()).discard(key)
         self._views[stream_id] += 1
-        self._events.append(
-            (
-                stream_id,
-                ViewerJoined(session_id=session_id, user_id=user_id, gateway_id=self.gateway_id),
-            )
-        )
+        joined = ViewerJoined(session_id=session_id, user_id=user_id, gateway_id=self.gateway_id)
+        self._event(stream_id, joined)
 
     def left(
         self, stream_id: str, *, session_id: str, user_id: str | None, watched_s: float
@@ -86,17 +85,17 @@ class Presence:
             self._added.get(stream_id, set()).discard(key)
         if not sockets:
             self.local.pop(stream_id, None)
-        self._events.append(
-            (
-                stream_id,
-                ViewerLeft(
-                    session_id=session_id,
-                    user_id=user_id,
-                    gateway_id=self.gateway_id,
-                    watched_seconds=round(max(watched_s, 0.0), 3),
-                ),
-            )
+        left = ViewerLeft(
+            session_id=session_id,
+            user_id=user_id,
+            gateway_id=self.gateway_id,
+            watched_seconds=round(max(watched_s, 0.0), 3),
         )
+        self._event(stream_id, left)
+
+    def _event(self, stream_id: str, payload: ViewerJoined | ViewerLeft) -> None:
+        envelope = new_envelope(payload, stream_id=UUID(stream_id), producer="gateway")
+        self._events.append(envelope)
 
     async def run(self, interval_s: float) -> None:
         """Write this gateway's viewers every `interval_s`, for ever."""
@@ -133,9 +132,7 @@ class Presence:
         # Published only once the set says so, or analytics could close a view too early.
         # Side by side with a short timeout: NATS being away must not hold back the writes
         # above, whose expiry would otherwise make this gateway's viewers vanish.
-        outcomes = await asyncio.gather(
-            *(self._publish(s, e) for s, e in events), return_exceptions=True
-        )
+        outcomes = await asyncio.gather(*map(self._publish, events), return_exceptions=True)
         failed = [
             item
             for item, outcome in zip(events, outcomes, strict=True)
@@ -144,8 +141,8 @@ class Presence:
         if failed:  # bookkeeping for analytics: kept for the next round, within reason
             self._events = (failed + self._events)[-MAX_PENDING_EVENTS:]
 
-    async def _publish(self, stream_id: str, event: object) -> None:
-        await asyncio.wait_for(self.publish(stream_id, event), PUBLISH_TIMEOUT_S)
+    async def _publish(self, envelope: Envelope) -> None:
+        await asyncio.wait_for(self.publish(envelope), PUBLISH_TIMEOUT_S)
 
     async def _write(
         self,

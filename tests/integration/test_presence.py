@@ -3,15 +3,19 @@ with registered players by analytics, each person once."""
 
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
+from chassis.bus import BusProvider, publish_event
+from contracts import Envelope, subject_for
 from contracts.viewers import ViewerJoined, ViewersUpdated
 from services.analytics.audience import Audience
 from services.gateway.presence import Presence
 from tests.conftest import eventually
+from tests.support.tcpproxy import TcpProxy
 
 
 @pytest.fixture
@@ -27,8 +31,8 @@ def prefix(env) -> str:
 
 
 def gateway(redis, prefix: str, name: str, published: list, ttl_s: int = 15) -> Presence:
-    async def publish(stream_id: str, payload: object) -> None:
-        published.append((name, stream_id, payload))
+    async def publish(envelope: Envelope) -> None:
+        published.append((name, str(envelope.stream_id), envelope.payload()))
 
     return Presence(redis=redis, prefix=prefix, gateway_id=name, ttl_s=ttl_s, publish=publish)
 
@@ -137,10 +141,10 @@ async def test_events_that_could_not_be_published_go_out_next_time(redis, prefix
     published: list = []
     failing = True
 
-    async def publish(stream_id: str, payload: object) -> None:
+    async def publish(envelope: Envelope) -> None:
         if failing:
             raise ConnectionError("NATS is away")
-        published.append(payload)
+        published.append(envelope.payload())
 
     a = Presence(redis=redis, prefix=prefix, gateway_id="gw-a", ttl_s=15, publish=publish)
     stream_id = str(uuid.uuid4())
@@ -162,3 +166,46 @@ async def test_gateways_show_the_figures_analytics_published(redis, prefix):
     assert await a.read_figures(stream_id) == shown
     assert await audience.claim(stream_id, for_ms=900)
     assert not await audience.claim(stream_id, for_ms=900)
+
+
+async def test_a_viewer_event_whose_ack_was_lost_is_stored_once(redis, prefix, env, js):
+    """The publish reaches JetStream but its ack does not come back in time: the retry carries
+    the same event id, so JetStream drops it and the stream holds the event once."""
+    address = urlsplit(env["nats_url"])
+    proxy = TcpProxy(address.hostname or "127.0.0.1", address.port or 4222)
+    proxy.start()
+    bus = BusProvider(
+        f"nats://127.0.0.1:{proxy.port}",
+        name="presence-test-proxied",
+        stream=env["jetstream_stream"],
+        subject_root=env["subject_root"],
+    )
+    attempts: list[Envelope] = []
+
+    async def publish(envelope: Envelope) -> None:
+        attempts.append(envelope)
+        subject = subject_for(envelope.stream_id, envelope.type, root=env["subject_root"])
+        await publish_event(
+            await bus.get(), subject=subject, body=envelope.model_dump_json().encode(),
+            event_id=envelope.id,
+        )  # fmt: skip
+
+    a = Presence(redis=redis, prefix=prefix, gateway_id="gw-a", ttl_s=15, publish=publish)
+    stream_id = str(uuid.uuid4())
+    try:
+        await bus.get()
+        join(a, stream_id, 1)
+        proxy.hold_replies()
+        await a.sync()  # times out waiting for the ack: kept for the next round
+        proxy.release_replies()
+        await a.sync()
+    finally:
+        proxy.release_replies()
+        await bus.close()
+        proxy.close()
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+    stored = await js.pull_subscribe(
+        f"{env['subject_root']}.{stream_id}.>", stream=env["jetstream_stream"]
+    )
+    messages = await stored.fetch(10, timeout=2)
+    assert [m.headers["Nats-Msg-Id"] for m in messages] == [str(attempts[0].id)]

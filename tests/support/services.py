@@ -2,11 +2,14 @@
 connection to the service's own schema."""
 
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
 import nats
+import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from nats.js import JetStreamContext
@@ -50,3 +53,21 @@ async def schema_connection(
         yield conn
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def on_a_port(config: uvicorn.Config, *, name: str) -> Iterator[int]:
+    """A uvicorn server on its own thread (and event loop) until the block ends: its port."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -17,6 +17,8 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._replies_flow = threading.Event()  # cleared: the server's answers are held back
+        self._replies_flow.set()
         self._thread.start()
 
     def _call(self, coro):  # type: ignore[no-untyped-def]
@@ -30,10 +32,25 @@ class TcpProxy:
         """Refuse new connections and drop the open ones, as if the server went away."""
         self._call(self._cut())
 
+    def hold_replies(self) -> None:
+        """Let requests through but hold the server's answers (an ack lost on the way back)."""
+        self._replies_flow.clear()
+
+    def release_replies(self) -> None:
+        self._replies_flow.set()
+
     def close(self) -> None:
         self.cut()
+        self._call(self._settle())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _settle(self) -> None:
+        """Let the connections' tasks end before the loop stops under them."""
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -55,12 +72,16 @@ class TcpProxy:
             return
         self._writers |= {writer, up_writer}
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, replies: bool = False
+        ) -> None:
             with contextlib.suppress(Exception):
                 while data := await src.read(65536):
+                    while replies and not self._replies_flow.is_set():
+                        await asyncio.sleep(0.01)
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer, replies=True))
         self._writers -= {writer, up_writer}

@@ -5,8 +5,6 @@ import contextlib
 import datetime
 import ipaddress
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from starlette.types import ASGIApp
+
+from tests.support.services import on_a_port
 
 
 def self_signed(directory: Path, *, name: str) -> tuple[Path, Path]:
@@ -68,17 +68,5 @@ def serving_https(app: ASGIApp, *, name: str) -> Iterator[tuple[str, str]]:
             log_level="warning",
             lifespan="off",
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name=f"{name}-stand-in", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError(f"the {name} stand-in did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
+        with on_a_port(config, name=f"{name}-stand-in") as port:
             yield f"https://127.0.0.1:{port}", str(cert)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
