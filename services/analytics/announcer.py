@@ -124,14 +124,16 @@ class Announcer:
                 due.append((view, first_missed))
         if not due:
             return 0
+        heard = await self.audience.last_heard(sorted({view.gateway_id for view, _ in due}))
         async with self.sessions() as session, session.begin():
             claimed = await _claim_estimates(session, [view.id for view, _ in due], at=now)
             for view, first_missed in due:
                 self.missing_since.pop(view.id, None)
                 if view.id not in claimed:
                     continue
-                # The set expired a TTL after the gateway's last refresh.
-                ended = max(first_missed - timedelta(seconds=self.presence_ttl_s), view.joined_at)
+                ended = max(
+                    _last_seen(view, first_missed, heard, self.presence_ttl_s), view.joined_at
+                )
                 left = ViewerLeft(
                     session_id=view.session_id,
                     user_id=view.user_id,
@@ -142,6 +144,16 @@ class Announcer:
         if claimed:
             log.info("closed %d views of gateways that went away", len(claimed))
         return len(claimed)
+
+
+def _last_seen(
+    view: sa.Row, first_missed: datetime, heard: dict[str, float], ttl_s: int
+) -> datetime:
+    """When the viewer was last known watching: its gateway's last write of its sets (it died
+    after), or else a TTL before the set was found gone (it expired a TTL after that write)."""
+    if (at := heard.get(view.gateway_id)) is not None:
+        return min(datetime.fromtimestamp(at, UTC), first_missed)
+    return first_missed - timedelta(seconds=ttl_s)
 
 
 async def _claim_estimates(session: AsyncSession, view_ids: list, *, at: datetime) -> set:

@@ -1,16 +1,6 @@
 """Who is watching now, from Redis: every gateway's viewers and the players, each person once.
 
-Layout (shared with `services/gateway/presence.py`; `{L}` is the live, a Redis Cluster hash tag):
-- `viewers:{L}:gw:<gateway>` a set of the viewer keys (user, else session) one gateway holds;
-  the gateway refreshes its expiry, so a crashed gateway's viewers vanish after the TTL;
-- `viewers:{L}:holders` the gateways that wrote such a set;
-- `viewers:{L}:players` players registered over HTTP: viewer key → lease expiry (ms);
-- `viewers:{L}:total` views (INCR), `:unique` HyperLogLog of viewer keys, `:peak` the highest
-  current published, `:figures` the last `viewers.updated` (what gateways show on arrival);
-- `viewers:active` lives with recent presence → last activity (s).
-
-Current = the size of the union of the live's holder sets and unexpired player leases, so a
-person on two gateways, or with a socket and a registered player, counts once.
+The layout, shared with `services/gateway/presence.py`, is described in `contracts/presence.py`.
 """
 
 import json
@@ -18,6 +8,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from contracts.presence import active_key, gateway_set, gateways_key, live_key
 from contracts.viewers import ViewersUpdated
 
 FIGURES_TTL_S = 7 * 24 * 3600
@@ -57,11 +48,11 @@ class Audience:
         self._raise_peak = redis.register_script(_RAISE_PEAK)
 
     def key(self, stream_id: str, what: str) -> str:
-        return f"{self.prefix}viewers:{{{stream_id}}}:{what}"
+        return live_key(self.prefix, stream_id, what)
 
     @property
     def active_key(self) -> str:
-        return f"{self.prefix}viewers:active"
+        return active_key(self.prefix)
 
     async def active_lives(self, *, now_s: float, within_s: float) -> list[str]:
         """Lives with presence in the last `within_s` seconds (older ones are forgotten)."""
@@ -118,9 +109,16 @@ class Audience:
             pipe.zadd(self.active_key, {stream_id: now_s})
             await pipe.execute()
 
+    async def last_heard(self, gateway_ids: list[str]) -> dict[str, float]:
+        """When each of these gateways last wrote its viewers (s), for those that ever did."""
+        if not gateway_ids:
+            return {}
+        heard = await self.redis.zmscore(gateways_key(self.prefix), gateway_ids)
+        return {g: at for g, at in zip(gateway_ids, heard, strict=True) if at is not None}
+
     async def held_by(self, stream_id: str, gateway_id: str, viewers: list[str]) -> list[bool]:
         """Whether each viewer key is still in the gateway's set of this live."""
         if not viewers:
             return []
-        found = await self.redis.smismember(self.key(stream_id, f"gw:{gateway_id}"), viewers)  # type: ignore[arg-type]
+        found = await self.redis.smismember(self.key(stream_id, gateway_set(gateway_id)), viewers)  # type: ignore[arg-type]
         return [bool(x) for x in found]

@@ -17,11 +17,6 @@ MINUTE = timedelta(minutes=1)
 MAX_SERIES_MINUTES = 7 * 24 * 60
 
 
-def viewer_key(*, user_id: str | None, session_id: str) -> str:
-    """The person behind a view: a signed-in user is one person on every device."""
-    return f"user:{user_id}" if user_id else f"session:{session_id}"
-
-
 def ratio(part: float, whole: float) -> float | None:
     """`part / whole` rounded for display; none when there is nothing to divide by."""
     return round(part / whole, 4) if whole else None

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import Envelope
 from contracts.chat import ChatDeleted, ChatPosted
+from contracts.presence import viewer_key
 from contracts.products import (
     CartAdded,
     LiveProduct,
@@ -36,7 +37,7 @@ from contracts.streams import (
 )
 from contracts.viewers import ViewerJoined, ViewerLeft, ViewersUpdated
 from services.analytics import orders
-from services.analytics.domain import PLAYER_GATEWAY, viewer_key
+from services.analytics.domain import PLAYER_GATEWAY
 from services.analytics.models import (
     cart_additions,
     chat_deletions,

@@ -14,10 +14,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.outbox import Outbox
+from contracts.presence import viewer_key
 from contracts.streams import StreamStatus
 from contracts.viewers import ViewerJoined, ViewerLeft
 from services.analytics.audience import Audience
-from services.analytics.domain import PLAYER_GATEWAY, viewer_key
+from services.analytics.domain import PLAYER_GATEWAY
 from services.analytics.models import lives, player_sessions
 
 

@@ -21,6 +21,8 @@ from services.gateway.presence import Presence
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstream
 
+REDIS_TIMEOUT_S = 2.0
+
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     gateway_id = settings.gateway_id or f"gw-{secrets.token_hex(4)}"
@@ -44,7 +46,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+        # Bounded: a Redis that hangs must not hold a viewer's join (it only holds counts).
+        redis = aioredis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
         app.state.settings = settings
         app.state.token_verifier = TokenVerifier(settings)
         app.state.upstream = Upstream(

@@ -44,7 +44,7 @@ async def gather_live(
         "featured_product": featured,
         "pinned_messages": pinned,
         "recent_messages": recent.get("items", []),
-        "viewers": figures.model_dump(),
+        "viewers": figures,
     }
 
 

@@ -6,8 +6,7 @@ after the TTL. The analytics service counts the union of a live's sets with the 
 registered over HTTP — one person on two gateways, or with a socket and a player, counts once —
 and publishes `viewers.updated` (at most once a second a live), which it also stores for the
 gateways to show on arrival. The gateway publishes `viewer.joined/left`, counts views (`total`)
-and adds unique viewers to a HyperLogLog. The layout is described in
-`services/analytics/audience.py`.
+and adds unique viewers to a HyperLogLog. The layout is described in `contracts/presence.py`.
 """
 
 import asyncio
@@ -19,8 +18,10 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from contracts import Envelope, new_envelope
+from contracts.presence import active_key, gateway_set, gateways_key, live_key, viewer_key
 from contracts.viewers import ViewerJoined, ViewerLeft, ViewersUpdated
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,7 @@ Publish = Callable[[Envelope], Awaitable[None]]
 PUBLISH_TIMEOUT_S = 2.0
 MAX_PENDING_EVENTS = 50_000
 COUNTERS_TTL_S = 7 * 24 * 3600
-
-
-def viewer_key(*, user_id: str | None, session_id: str) -> str:
-    """The person behind a socket: a signed-in user is one person on every device."""
-    return f"user:{user_id}" if user_id else f"session:{session_id}"
+GATEWAYS_KEPT_S = 24 * 3600  # a gateway gone this long is forgotten
 
 
 class Presence:
@@ -54,13 +51,14 @@ class Presence:
         self._views: Counter[str] = Counter()
         self._rewrite: set[str] = set()  # lives whose set must be written whole again
         self.interval_s = 1.0
+        self._figures: dict[str, ViewersUpdated] = {}  # the last read of each live's figures
 
     def _key(self, stream_id: str, what: str) -> str:
-        return f"{self.prefix}viewers:{{{stream_id}}}:{what}"
+        return live_key(self.prefix, stream_id, what)
 
     @property
     def _mine(self) -> str:
-        return f"gw:{self.gateway_id}"
+        return gateway_set(self.gateway_id)
 
     def joined(self, stream_id: str, *, session_id: str, user_id: str | None) -> None:
         key = viewer_key(user_id=user_id, session_id=session_id)
@@ -173,7 +171,10 @@ class Presence:
                 pipe.expire(mine, self.ttl_s)
                 pipe.sadd(self._key(stream_id, "holders"), self.gateway_id)
                 pipe.expire(self._key(stream_id, "holders"), self.ttl_s * 4)
-                pipe.zadd(f"{self.prefix}viewers:active", {stream_id: now})
+                pipe.zadd(active_key(self.prefix), {stream_id: now})
+            # When this gateway last held its viewers: how long those of a crash watched.
+            pipe.zadd(gateways_key(self.prefix), {self.gateway_id: now})
+            pipe.zremrangebyscore(gateways_key(self.prefix), "-inf", now - GATEWAYS_KEPT_S)
             for stream_id, new in added.items():
                 if new:
                     pipe.pfadd(self._key(stream_id, "unique"), *new)
@@ -188,9 +189,24 @@ class Presence:
             if not results[at] and set(self.local.get(stream_id, ())) - added.get(stream_id, set())
         )
 
-    async def read_figures(self, stream_id: str) -> ViewersUpdated:
-        """The live's figures as analytics last published them (zeros before it has)."""
-        raw = await self.redis.get(self._key(stream_id, "figures"))
-        if raw:
-            return ViewersUpdated.model_validate(json.loads(raw))
-        return ViewersUpdated(current=0, peak=0, total=0, unique=0)
+    async def read_figures(self, stream_id: str) -> dict[str, object]:
+        """The live's figures as analytics last published them (zeros before it has). Redis only
+        holds counts: while it is away, the last ones read here, marked `stale`, and a viewer
+        still gets in."""
+        try:
+            raw = await self.redis.get(self._key(stream_id, "figures"))
+        except (RedisError, OSError) as error:
+            log.warning("viewer counts unavailable: %s", error)
+            known = self._figures.get(
+                stream_id, ViewersUpdated(current=0, peak=0, total=0, unique=0)
+            )
+            return {**known.model_dump(), "stale": True}
+        figures = (
+            ViewersUpdated.model_validate(json.loads(raw))
+            if raw
+            else ViewersUpdated(current=0, peak=0, total=0, unique=0)
+        )
+        if len(self._figures) > 10_000:
+            self._figures.clear()
+        self._figures[stream_id] = figures
+        return figures.model_dump()

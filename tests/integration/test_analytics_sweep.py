@@ -1,6 +1,6 @@
 """The views of a gateway that died are closed by estimate exactly once: whatever the lag of the
 consumer that would apply the estimates, however many analytics replicas sweep side by side, and
-after a restart that forgot what was missed."""
+after a restart that forgot what was missed; each watched until its gateway was last heard of."""
 
 import asyncio
 import secrets
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from chassis.db import create_engine, session_factory
 from chassis.outbox import Outbox
+from contracts.presence import gateways_key
 from services.analytics.announcer import Announcer
 from services.analytics.app import migrate
 from services.analytics.audience import Audience
@@ -79,6 +80,9 @@ async def test_each_view_of_a_dead_gateway_is_estimated_once_by_two_replicas_and
                 ],
             )
 
+        # The gateway last wrote its sets a minute after they joined, then died.
+        await redis.zadd(gateways_key(settings.redis_prefix), {"gw-dead": joined.timestamp() + 60})
+
         async def sweeping(announcer: Announcer, *, for_s: float) -> None:
             until = asyncio.get_running_loop().time() + for_s
             while asyncio.get_running_loop().time() < until:
@@ -94,15 +98,18 @@ async def test_each_view_of_a_dead_gateway_is_estimated_once_by_two_replicas_and
             await restarted_engine.dispose()
 
         async with first.sessions() as session:
-            estimates = Counter(
-                (
-                    await session.execute(
-                        sa.select(outbox.c.envelope["data"]["session_id"].astext).where(
-                            outbox.c.envelope["type"].astext == "viewer.left"
-                        )
+            left = (
+                await session.execute(
+                    sa.select(outbox.c.envelope["data"]).where(
+                        outbox.c.envelope["type"].astext == "viewer.left"
                     )
-                ).scalars()
-            )
+                )
+            ).scalars()
+            estimates = Counter()
+            watched = set()
+            for data in left:
+                estimates[data["session_id"]] += 1
+                watched.add(data["watched_seconds"])
             claimed = (
                 await session.execute(
                     sa.select(sa.func.count()).where(
@@ -113,6 +120,7 @@ async def test_each_view_of_a_dead_gateway_is_estimated_once_by_two_replicas_and
         assert len(estimates) == OPEN_VIEWS
         assert set(estimates.values()) == {1}
         assert claimed == OPEN_VIEWS
+        assert watched == {60.0}  # until the gateway was last heard of
     finally:
         await first_engine.dispose()
         await second_engine.dispose()

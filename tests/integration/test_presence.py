@@ -160,10 +160,10 @@ async def test_gateways_show_the_figures_analytics_published(redis, prefix):
     a = gateway(redis, prefix, "gw-a", [])
     audience = Audience(redis=redis, prefix=prefix)
     stream_id = str(uuid.uuid4())
-    assert await a.read_figures(stream_id) == ViewersUpdated(current=0, peak=0, total=0, unique=0)
+    assert await a.read_figures(stream_id) == {"current": 0, "peak": 0, "total": 0, "unique": 0}
     shown = ViewersUpdated(current=3, peak=4, total=9, unique=5)
     await audience.remember(stream_id, shown)
-    assert await a.read_figures(stream_id) == shown
+    assert await a.read_figures(stream_id) == shown.model_dump()
     assert await audience.claim(stream_id, for_ms=900)
     assert not await audience.claim(stream_id, for_ms=900)
 
@@ -209,3 +209,34 @@ async def test_a_viewer_event_whose_ack_was_lost_is_stored_once(redis, prefix, e
     )
     messages = await stored.fetch(10, timeout=2)
     assert [m.headers["Nats-Msg-Id"] for m in messages] == [str(attempts[0].id)]
+
+
+async def test_while_redis_is_away_a_live_shows_its_last_known_figures_marked_stale(
+    redis, prefix, env
+):
+    address = urlsplit(env["redis_url"])
+    proxy = TcpProxy(address.hostname or "127.0.0.1", address.port or 6379)
+    proxy.start()
+    through = aioredis.from_url(
+        f"redis://127.0.0.1:{proxy.port}/0", decode_responses=True, socket_timeout=2
+    )
+    a = Presence(redis=through, prefix=prefix, gateway_id="gw-a", ttl_s=15, publish=lambda _: None)
+    seen, unseen = str(uuid.uuid4()), str(uuid.uuid4())
+    shown = ViewersUpdated(current=3, peak=4, total=9, unique=5)
+    await Audience(redis=redis, prefix=prefix).remember(seen, shown)
+    try:
+        assert await a.read_figures(seen) == shown.model_dump()
+        proxy.cut()
+        assert await a.read_figures(seen) == {**shown.model_dump(), "stale": True}
+        zeros = {"current": 0, "peak": 0, "total": 0, "unique": 0, "stale": True}
+        assert await a.read_figures(unseen) == zeros
+        proxy.start()
+
+        async def fresh() -> dict | None:
+            figures = await a.read_figures(seen)
+            return None if figures.get("stale") else figures
+
+        assert await eventually(fresh) == shown.model_dump()
+    finally:
+        await through.aclose()
+        proxy.close()

@@ -53,6 +53,8 @@ class TcpProxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start(self) -> None:
+        if self._server is not None:
+            return
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
     async def _cut(self) -> None:
