@@ -10,21 +10,61 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from chassis.bus import BusProvider, publish_event
+from chassis.bus import Bus, BusProvider, publish_event
 from chassis.telemetry import trace_headers
 from contracts import Envelope, new_envelope, subject_for
 
 log = logging.getLogger(__name__)
 
 CLEANUP_INTERVAL_S = 300.0
+# Rows pending this close to the duplicate window are looked for in the stream before publishing
+# (clocks of PostgreSQL and NATS may differ a little).
+IN_DOUBT_MARGIN_S = 15.0
+
+
+async def stored_ids(bus: Bus, rows: list[sa.Row]) -> set[uuid.UUID]:
+    """Which of these outbox rows' events the stream already holds (by `Nats-Msg-Id`), read from
+    each subject since the earliest of its rows was written."""
+    found: set[uuid.UUID] = set()
+    by_subject: dict[str, list[sa.Row]] = defaultdict(list)
+    for row in rows:
+        by_subject[row.subject].append(row)
+    for subject, group in by_subject.items():
+        wanted = {str(row.id): row.id for row in group}
+        since = min(row.created_at for row in group) - timedelta(seconds=IN_DOUBT_MARGIN_S)
+        sub = await bus.js.pull_subscribe(
+            subject,
+            stream=bus.stream,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=since.astimezone(UTC).isoformat(),
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=60.0,
+            ),
+        )
+        try:
+            pending = (await sub.consumer_info()).num_pending or 0
+            while pending > 0:
+                batch = await sub.fetch(min(pending, 500), timeout=5)
+                pending -= len(batch)
+                for msg in batch:
+                    if event_id := wanted.get((msg.headers or {}).get("Nats-Msg-Id", "")):
+                        found.add(event_id)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+    return found
 
 
 def notify_channel(service: str) -> str:
@@ -106,6 +146,7 @@ class OutboxRelay:
         self.keep_sent = keep_sent
         self._wakeup = asyncio.Event()
         self.published = 0
+        self._window_s: float | None = None  # the stream's duplicate window, read once
 
     async def run(self) -> None:
         """Relay for ever: wait for leadership, then publish as rows arrive."""
@@ -167,9 +208,25 @@ class OutboxRelay:
         """Publish one batch of pending rows in order; returns how many were sent."""
         t = self.table
         async with self.engine.begin() as conn:
+            bus = await self.bus.get()
+            window_s = await self._duplicate_window_s(bus)
+            # Pending longer than JetStream remembers ids: an earlier attempt (a relay that died
+            # between its publish and marking the row) may be stored, and a re-publish would not
+            # be dropped. Those are looked for in the stream first.
+            in_doubt = sa.func.now() - t.c.created_at > sa.func.make_interval(
+                0, 0, 0, 0, 0, 0, max(window_s - IN_DOUBT_MARGIN_S, 0)
+            )
             rows = (
                 await conn.execute(
-                    sa.select(t.c.seq, t.c.id, t.c.subject, t.c.envelope, t.c.headers)
+                    sa.select(
+                        t.c.seq,
+                        t.c.id,
+                        t.c.subject,
+                        t.c.envelope,
+                        t.c.headers,
+                        t.c.created_at,
+                        in_doubt.label("in_doubt"),
+                    )
                     .where(t.c.published_at.is_(None))
                     .order_by(t.c.seq)
                     .limit(self.batch_size)
@@ -178,7 +235,15 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            bus = await self.bus.get()
+            stored = await stored_ids(bus, [row for row in rows if row.in_doubt])
+            if stored:
+                log.info(
+                    "outbox relay: %d events found already stored, not sent again", len(stored)
+                )
+                await conn.execute(
+                    sa.update(t).where(t.c.id.in_(stored)).values(published_at=sa.func.now())
+                )
+                rows = [row for row in rows if row.id not in stored]
             # One connection keeps order; acks are awaited together for throughput.
             outcomes = await asyncio.gather(
                 *(
@@ -206,6 +271,12 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         return sent
+
+    async def _duplicate_window_s(self, bus: Bus) -> float:
+        if self._window_s is None:
+            info = await bus.js.stream_info(bus.stream)
+            self._window_s = float(info.config.duplicate_window or 0)
+        return self._window_s
 
     async def _delete_old_rows(self) -> None:
         t = self.table

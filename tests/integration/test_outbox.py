@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chassis.bus import BusProvider
@@ -445,3 +446,36 @@ async def test_a_relay_whose_database_connections_drop_takes_leadership_again_an
         await eventually(lambda: all_published(service), timeout=10)
 
     assert envelopes(await stored(js, env, stream_id)) == sent
+
+
+# --- past the duplicate window -------------------------------------------------------------------
+
+
+async def test_events_a_dead_relay_stored_are_not_stored_again_after_the_duplicate_window(
+    make_service: MakeService, js: JetStreamContext, env: dict
+) -> None:
+    """A relay published a batch and died before marking its rows; the next one comes after
+    JetStream has forgotten the ids. It finds those events in the stream and sends only the rest."""
+    root, name = f"{env['subject_root']}_dw", f"{env['jetstream_stream']}_DW"
+    await js.add_stream(
+        StreamConfig(name=name, subjects=[f"{root}.>"], duplicate_window=1.0, storage="memory")
+    )
+    service = await make_service()
+    service.outbox = Outbox(table=service.table, producer=service.service, subject_root=root)
+    bus = BusProvider(env["nats_url"], name="outbox-test-window", stream=name, subject_root=root)
+    stream_id = uuid4()
+    try:
+        sent = await service.record(stream_id, 1, 2, 3)
+        for row in (await service.rows())[:2]:  # what the dead relay got into the stream
+            await js.publish(
+                row.subject, orjson.dumps(row.envelope), stream=name,
+                headers={"Nats-Msg-Id": str(row.id)},
+            )  # fmt: skip
+        await asyncio.sleep(1.5)  # past the window: a plain re-publish would be stored again
+        async with running(relay_for(service, bus, idle_poll_s=0.2)):
+            await eventually(lambda: all_published(service), timeout=10)
+        ours = {**env, "subject_root": root, "jetstream_stream": name}
+        assert msg_ids(await stored(js, ours, stream_id)) == [str(e.id) for e in sent]
+    finally:
+        await bus.close()
+        await js.delete_stream(name)
