@@ -34,7 +34,9 @@ def serve(
         chosen.create_app(settings),
         host=host,
         port=port or getattr(settings, chosen.port_setting),
-        ws=FanoutWebSocketProtocol,
+        ws=FanoutWebSocketProtocol.configured(
+            send_buffer_bytes=getattr(settings, "ws_send_buffer_bytes", 0)
+        ),
         ws_per_message_deflate=False,
         log_level="warning",
         access_log=False,

@@ -15,6 +15,9 @@ class GatewaySettings(ServiceSettings):
     analytics_url: str = "http://127.0.0.1:8004"
     # A socket whose unsent bytes pass this is too slow: it is dropped and resumes with since=.
     ws_max_buffer_bytes: int = Field(1_000_000, ge=4096)
+    # The kernel's send buffer per viewer socket (Linux doubles it; 0: the kernel's own, which
+    # grows to megabytes that a frozen peer holds for tens of seconds).
+    ws_send_buffer_bytes: int = Field(64 * 1024, ge=0)
     # Events replayed to a reconnecting socket before a fresh snapshot is cheaper.
     ws_max_replay: int = Field(5_000, ge=1)
     # Seconds a live's subscription outlives its last viewer (viewers often reload).
