@@ -38,7 +38,8 @@ lint: install
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy contracts chassis services vitrine
 
 # Fan-out through the real path, each case side by side with a naive send_text loop; then how fast
-# a featured product reaches every viewer, and a busy chat fanned out (~6 min).
+# a featured product reaches every viewer, a busy chat fanned out, the analytics consumers, and a
+# crowd whose gateway dies (~12 min).
 bench: install
 	$(UV) run python -m bench.fanout --name saturation --viewers 1000,5000 --rate 50
 	$(UV) run python -m bench.fanout --name ten-thousand --viewers 10000 --rate 25 --client-processes 2
@@ -46,6 +47,7 @@ bench: install
 	$(UV) run python -m bench.featured --name featured --viewers 1000,5000 --requests 20 --interval 0.5
 	$(UV) run python -m bench.chat --name chat --viewers 1000,5000 --rate 50 --posters 200
 	$(UV) run python -m bench.analytics --name analytics-consumer
+	$(UV) run python -m bench.audience --name audience --viewers 10000 --client-processes 2
 
 compose-check:
 	@if command -v docker-compose >/dev/null 2>&1; then \
