@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from chassis.asyncapi import build as build_asyncapi
 from chassis.auth import AdminUser, CurrentUser, MaybeUser, Principal
+from services.gateway.deps import GatewayDep, gateway_of
 from services.gateway.live import gather_live
 from services.gateway.replay import Replay, gather_replay, has_replay
 from services.gateway.upstream import Upstream as UpstreamClient
@@ -18,7 +19,7 @@ StreamId = Annotated[uuid.UUID, "a live's id"]
 
 
 def upstream(request: Request) -> UpstreamClient:
-    return request.app.state.upstream
+    return gateway_of(request.app).upstream
 
 
 Upstream = Annotated[UpstreamClient, Depends(upstream)]
@@ -38,10 +39,10 @@ async def create_stream(request: Request, caller: AdminUser, up: Upstream) -> Re
 
 
 @router.get("/api/live/streams/{stream_id}", tags=["streams"], summary="A live, aggregated")
-async def get_stream(request: Request, stream_id: StreamId, caller: MaybeUser) -> dict:
+async def get_stream(stream_id: StreamId, caller: MaybeUser, gateway: GatewayDep) -> dict:
     live = await gather_live(
-        upstream=request.app.state.upstream,
-        presence=request.app.state.presence,
+        upstream=gateway.upstream,
+        presence=gateway.presence,
         stream_id=str(stream_id),
         token=caller.token if caller else None,
     )
@@ -54,10 +55,10 @@ async def get_stream(request: Request, stream_id: StreamId, caller: MaybeUser) -
     "/api/live/streams/{stream_id}/replay", tags=["streams"], response_model=Replay,
     summary="A shoppable replay: an ended live's recording and what was featured when",
 )  # fmt: skip
-async def get_replay(request: Request, stream_id: StreamId, caller: MaybeUser) -> Replay:
+async def get_replay(stream_id: StreamId, caller: MaybeUser, up: Upstream) -> Replay:
     """404 unless the live ended with a replay (admins may see one as soon as it exists)."""
     replay = await gather_replay(
-        upstream=request.app.state.upstream,
+        upstream=up,
         stream_id=str(stream_id),
         token=caller.token if caller else None,
     )
@@ -145,10 +146,11 @@ async def chat_options(
 async def _known_live(request: Request, stream_id: uuid.UUID, caller: Principal | None) -> None:
     """The products service learns of lives from events; the gateway makes sure this one exists
     (for the caller: one to watch, or to watch again) before a product command reaches it."""
-    upstream = request.app.state.upstream
+    gateway = gateway_of(request.app)
+    upstream = gateway.upstream
     token = caller.token if caller else None
     if caller is None:
-        if await request.app.state.visibility.visible(str(stream_id)):
+        if await gateway.visibility.visible(str(stream_id)):
             return
     else:
         status, _ = await upstream.get_json(

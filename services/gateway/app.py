@@ -15,6 +15,7 @@ from chassis.bus import BusProvider, publish_event
 from chassis.web import create_web_app
 from contracts import Envelope, subject_for
 from services.gateway import api, pages, ws
+from services.gateway.deps import Gateway, gateway_of
 from services.gateway.fanout import Fanout
 from services.gateway.live import Visibility
 from services.gateway.presence import Presence
@@ -53,9 +54,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )
-        app.state.settings = settings
         app.state.token_verifier = TokenVerifier(settings)
-        app.state.upstream = Upstream(
+        upstream = Upstream(
             services={
                 "streams": settings.streams_url,
                 "products": settings.products_url,
@@ -64,33 +64,40 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             },
             timeout_s=settings.upstream_timeout_s,
         )
-        app.state.visibility = Visibility(app.state.upstream)
-        app.state.fanout = Fanout(
+        visibility = Visibility(upstream)
+        fanout = Fanout(
             js_provider=js,
             stream_name=settings.jetstream_stream,
             subject_root=settings.subject_root,
             linger_s=settings.hub_linger_s,
             max_held=settings.ws_max_replay,
-            on_final=app.state.visibility.forget,
+            on_final=visibility.forget,
         )
-        app.state.presence = Presence(
+        presence = Presence(
             redis=redis,
             prefix=settings.redis_prefix,
             gateway_id=gateway_id,
             ttl_s=settings.presence_ttl_s,
             publish=publish,
         )
-        presence_task = asyncio.create_task(app.state.presence.run(settings.presence_interval_s))
+        app.state.gateway = Gateway(
+            settings=settings,
+            upstream=upstream,
+            visibility=visibility,
+            fanout=fanout,
+            presence=presence,
+        )
+        presence_task = asyncio.create_task(presence.run(settings.presence_interval_s))
         try:
             yield
         finally:
             presence_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await presence_task
-            await app.state.fanout.close()
+            await fanout.close()
             with contextlib.suppress(Exception):
-                await app.state.presence.sync()  # hand our last counts over before leaving
-            await app.state.upstream.close()
+                await presence.sync()  # hand our last counts over before leaving
+            await upstream.close()
             await bus.close()
             await redis.aclose()
 
@@ -99,7 +106,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return bus.connected
 
     async def redis_ready() -> bool:
-        return bool(await app.state.presence.redis.ping())
+        return bool(await gateway_of(app).presence.redis.ping())
 
     app = create_web_app(
         service="gateway",

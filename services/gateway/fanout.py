@@ -9,6 +9,7 @@ after its starting point exactly once, in order.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,10 +20,11 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts import event_type_of, stream_subject
 from services.gateway.rawsocket import RawSocket, text_frame
+from services.gateway.snapshot import AlreadyShown, PostedMessage
 
 log = logging.getLogger(__name__)
 
-CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with since=<last seq>
+CLOSE_TRY_AGAIN = 1013  # "try again later": reconnect (with since=<last seq> if there was one)
 # Bookkeeping for analytics, not for viewers: these carry other viewers' session and cart ids.
 HIDDEN_EVENT_PREFIXES = ("viewer.", "product.clicked", "cart.")
 FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may not join any more
@@ -32,6 +34,8 @@ FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may no
 FLUSH_CHUNK = 500
 
 Frames = list[tuple[int, bytes]]
+SNAPSHOT_MAX_AGE_S = 2.0
+MAX_POSTED = 5_000  # chat messages remembered per live, to tell a snapshot's own from new ones
 
 
 def event_frame(seq: int, envelope: dict[str, Any]) -> bytes:
@@ -52,13 +56,28 @@ def event_frame(seq: int, envelope: dict[str, Any]) -> bytes:
 class Viewer:
     """A websocket watching one live: where it is in the event sequence and what waits for it."""
 
-    __slots__ = ("held", "max_buffer", "sent_seq", "socket")
+    __slots__ = ("already", "held", "max_buffer", "sent_seq", "socket")
 
     def __init__(self, socket: RawSocket, *, max_buffer: int) -> None:
         self.socket = socket
         self.max_buffer = max_buffer
         self.sent_seq = 0
         self.held: Frames | None = []  # frames kept aside while catching up; None once live
+        self.already: AlreadyShown | None = None  # chat messages its snapshot showed
+
+    def unshown(self, frames: Frames, posted: dict[int, PostedMessage]) -> Frames:
+        """`frames` without the `chat.posted` of messages its snapshot already showed."""
+        if self.already is None:
+            return frames
+        kept: Frames = []
+        for seq, frame in frames:
+            if (message := posted.get(seq)) is not None and self.already is not None:
+                if self.already.shows(message):
+                    continue
+                if self.already.passed(message):
+                    self.already = None
+            kept.append((seq, frame))
+        return kept
 
     def send(self, data: bytes) -> bool:
         """Write frames; drop the socket if its queue is over the limit. False once dropped."""
@@ -66,7 +85,7 @@ class Viewer:
             return False
         self.socket.write(data)
         if self.socket.buffered() > self.max_buffer:
-            self.socket.drop(CLOSE_TOO_SLOW, "too slow: reconnect with since=<last seq>")
+            self.socket.drop(CLOSE_TRY_AGAIN, "too slow: reconnect with since=<last seq>")
             return False
         return True
 
@@ -108,9 +127,30 @@ class StreamHub:
         self._flushing = False  # a flush is still going through its chunks of sockets
         self._sub: Any = None
         self._loop = asyncio.get_running_loop()
-        self.snapshot_lock = asyncio.Lock()
-        # (visible_seq it was built at, snapshot seq, data): reusable until a visible event.
-        self.snapshot_cache: tuple[int, int, dict] | None = None
+        self._snapshot_lock = asyncio.Lock()
+        # (visible_seq it was built at, snapshot seq, data, when): reusable until a visible
+        # event, or for a moment while none comes (the services may have moved on without one
+        # reaching us, the bus away).
+        self._snapshot: tuple[int, int, dict[str, Any], float] | None = None
+        # The chat messages of recent `chat.posted` frames, by seq (bounded).
+        self.posted: dict[int, PostedMessage] = {}
+
+    async def snapshot(
+        self, build: Callable[[], Awaitable[dict[str, Any] | None]]
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(seq, data): the live as of `seq`, built once by `build` and shared by the viewers who
+        join until the next visible event; None when there is no such live."""
+        async with self._snapshot_lock:
+            cached = self._snapshot
+            fresh = cached is not None and time.monotonic() - cached[3] < SNAPSHOT_MAX_AGE_S
+            if cached is not None and fresh and cached[0] == self.visible_seq:
+                return cached[1], cached[2]
+            visible_seq, seq, at = self.visible_seq, self.last_seq, time.monotonic()
+            data = await build()
+            if data is None:
+                return None
+            self._snapshot = (visible_seq, seq, data, at)
+            return seq, data
 
     @property
     def viewer_count(self) -> int:
@@ -145,11 +185,21 @@ class StreamHub:
         if event_type in FINAL_EVENTS:
             self.on_final(self.stream_id)
         self.visible_seq = seq
-        self._batch.append((seq, event_frame(seq, orjson.loads(msg.data))))
+        envelope = orjson.loads(msg.data)
+        if event_type == "chat.posted":
+            self._remember_posted(seq, envelope)
+        self._batch.append((seq, event_frame(seq, envelope)))
         if not self._flush_scheduled and not self._flushing:
             self._flush_scheduled = True
             # Flushing on the next loop turn lets a burst of messages go out in one write.
             self._loop.call_soon(self._flush)
+
+    def _remember_posted(self, seq: int, envelope: dict[str, Any]) -> None:
+        message = (envelope.get("data") or {}).get("message") or {}
+        if isinstance(message.get("id"), str) and isinstance(message.get("created_at"), str):
+            if len(self.posted) >= MAX_POSTED:
+                del self.posted[next(iter(self.posted))]
+            self.posted[seq] = PostedMessage(message["id"], message["created_at"])
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -161,7 +211,7 @@ class StreamHub:
             assert viewer.held is not None
             viewer.held.extend(batch)
             if len(viewer.held) > self.max_held:
-                viewer.socket.drop(CLOSE_TOO_SLOW, "too slow: reconnect with since=<last seq>")
+                viewer.socket.drop(CLOSE_TRY_AGAIN, "too slow: reconnect with since=<last seq>")
                 dropped.append(viewer)
         for viewer in dropped:
             self.remove(viewer)
@@ -175,11 +225,11 @@ class StreamHub:
         first_seq, last_seq = batch[0][0], batch[-1][0]
         dropped = []
         for viewer in viewers[start : start + FLUSH_CHUNK]:
-            if viewer.sent_seq < first_seq:
+            if viewer.sent_seq < first_seq and viewer.already is None:
                 viewer.sent_seq = last_seq
                 sent = viewer.send(data)
             else:  # joined on a snapshot that already covers part of this batch
-                sent = viewer.send_frames(batch)
+                sent = viewer.send_frames(viewer.unshown(batch, self.posted))
             if not sent:
                 dropped.append(viewer)
         for viewer in dropped:
@@ -200,7 +250,7 @@ class StreamHub:
         """The viewer has its snapshot or replay: send what was held and stream from now on."""
         self.catching_up.discard(viewer)
         held, viewer.held = viewer.held or [], None
-        if viewer.send_frames(held) and not viewer.socket.is_closing:
+        if viewer.send_frames(viewer.unshown(held, self.posted)) and not viewer.socket.is_closing:
             self.live.add(viewer)
 
     def remove(self, viewer: Viewer) -> None:

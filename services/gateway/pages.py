@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from chassis.auth import issue_token
 from chassis.settings import ServiceSettings
+from services.gateway.deps import gateway_of
 
 WEB = Path(__file__).with_name("web")
 DEMO = Path(__file__).with_name("demo")  # the demo live's product pictures: it works offline
@@ -41,7 +42,7 @@ router.mount("/demo", StaticFiles(directory=DEMO), name="demo")
 
 
 def _settings(request: Request) -> ServiceSettings:
-    return request.app.state.settings
+    return gateway_of(request.app).settings
 
 
 @cache

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from contracts.presence import viewer_key
 from services.analytics import shopify_orders
 from services.analytics.attribution import (
     OfferShown,
@@ -27,7 +28,6 @@ from services.analytics.domain import (
     ratio,
     series,
     signature_is_valid,
-    viewer_key,
 )
 from services.analytics.woocommerce_orders import parse_order
 from tests.support import shopify_orders as shopify

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
-from services.gateway.fanout import CLOSE_TOO_SLOW, StreamHub, Viewer
+from services.gateway.fanout import CLOSE_TRY_AGAIN, StreamHub, Viewer
 
 ROOT = "t.live"
 STREAM_ID = str(uuid.uuid4())
@@ -146,7 +146,7 @@ async def test_a_socket_that_cannot_keep_up_is_dropped_and_the_others_go_on():
         target.go_live(viewer)
     await deliver(target, message(1))
     await deliver(target, message(2))
-    assert slow.dropped_with == CLOSE_TOO_SLOW
+    assert slow.dropped_with == CLOSE_TRY_AGAIN
     assert target.live == {viewers[1]}
     assert [f["seq"] for f in fast.frames()] == [1, 2]
 
@@ -156,7 +156,7 @@ async def test_a_viewer_holding_too_many_events_while_catching_up_is_dropped():
     viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
     target.add(viewer)
     await deliver(target, message(1), message(2), message(3))
-    assert socket.dropped_with == CLOSE_TOO_SLOW
+    assert socket.dropped_with == CLOSE_TRY_AGAIN
     assert target.viewer_count == 0
 
 
@@ -177,3 +177,33 @@ async def test_a_big_room_is_written_in_chunks_and_every_socket_keeps_the_order(
     for _ in range(10):
         await asyncio.sleep(0)
     assert all([f["seq"] for f in s.frames()] == [1, 2] for s in sockets)
+
+
+def posted(seq: int, message_id: str, at: datetime) -> Msg:
+    msg = message(seq, "chat.posted")
+    envelope = orjson.loads(msg.data)
+    envelope["data"] = {"message": {"id": message_id, "created_at": at.isoformat()}}
+    msg.data = orjson.dumps(envelope)
+    return msg
+
+
+async def test_a_viewer_is_not_sent_again_the_messages_its_snapshot_showed():
+    from datetime import timedelta
+
+    from services.gateway.snapshot import AlreadyShown
+
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    shown = [
+        {"id": "m1", "created_at": now.isoformat()},
+        {"id": "m2", "created_at": now.isoformat()},
+    ]
+    viewer.already = AlreadyShown.of({"recent_messages": shown})
+    target.add(viewer)
+    await deliver(target, posted(1, "m1", now))  # held while catching up
+    target.go_live(viewer)
+    later = now + timedelta(seconds=5)
+    await deliver(target, posted(2, "m2", now), posted(3, "m3", later), message(4))
+    assert [f["seq"] for f in socket.frames()] == [3, 4]
+    assert viewer.already is None  # the chat moved past the snapshot: back to the shared bytes

@@ -30,7 +30,8 @@ class RecordingUpstream:
 async def gateway() -> tuple[httpx.AsyncClient, RecordingUpstream]:
     app = FastAPI()
     app.include_router(api.router)
-    app.state.upstream = upstream = RecordingUpstream()
+    upstream = RecordingUpstream()
+    app.dependency_overrides[api.upstream] = lambda: upstream
     app.state.token_verifier = TokenVerifier(ServiceSettings())
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway")
     async with client:

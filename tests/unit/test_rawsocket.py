@@ -1,5 +1,5 @@
-"""The gateway writes frames straight to uvicorn's websocket protocol (services/gateway/rawsocket.py)
-and so relies on parts of it that are not a public API: this fails when an upgrade changes them."""
+"""The gateway writes frames straight to uvicorn's websocket protocol (gateway/rawsocket.py), and
+so relies on parts of it that are not a public API: this fails when an upgrade changes them."""
 
 import asyncio
 import inspect
