@@ -17,7 +17,7 @@ import orjson
 from fastapi import HTTPException
 
 from services.gateway.deps import Gateway
-from services.gateway.fanout import CLOSE_TRY_AGAIN, StreamHub, Viewer
+from services.gateway.hub import CLOSE_TRY_AGAIN, StreamHub, Viewer
 from services.gateway.live import gather_live
 from services.gateway.rawsocket import RawSocket, text_frame
 from services.gateway.snapshot import AlreadyShown

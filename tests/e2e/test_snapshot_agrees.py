@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from services.gateway.fanout import SNAPSHOT_MAX_AGE_S
+from services.gateway.hub import SNAPSHOT_MAX_AGE_S
 from tests.conftest import auth, eventually
 from tests.e2e.test_chat_flow import new_user
 from tests.support.tcpproxy import TcpProxy

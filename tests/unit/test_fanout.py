@@ -1,4 +1,5 @@
-"""The fan-out's ordering and back-pressure rules, over a socket double that records writes."""
+"""The fan-out's ordering and back-pressure rules (services/gateway/hub.py), over a socket double
+that records writes."""
 
 import asyncio
 import json
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
-from services.gateway.fanout import CLOSE_TRY_AGAIN, StreamHub, Viewer
+from services.gateway.hub import CLOSE_TRY_AGAIN, StreamHub, Viewer
 
 ROOT = "t.live"
 STREAM_ID = str(uuid.uuid4())
@@ -161,9 +162,9 @@ async def test_a_viewer_holding_too_many_events_while_catching_up_is_dropped():
 
 
 async def test_a_big_room_is_written_in_chunks_and_every_socket_keeps_the_order(monkeypatch):
-    from services.gateway import fanout
+    from services.gateway import hub as hubs
 
-    monkeypatch.setattr(fanout, "FLUSH_CHUNK", 2)
+    monkeypatch.setattr(hubs, "FLUSH_CHUNK", 2)
     target = hub()
     sockets = [RecordingSocket() for _ in range(5)]
     for socket in sockets:
