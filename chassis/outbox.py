@@ -1,6 +1,6 @@
 """Transactional outbox: events are written with the rows they describe, then relayed to JetStream.
 
-A service calls `record_event` inside the transaction that changes its data, so an event exists
+A service calls `Outbox.record` inside the transaction that changes its data, so an event exists
 if and only if the change was committed. `OutboxRelay` publishes pending rows in order with the
 event id as `Nats-Msg-Id` (JetStream drops a re-publish inside its duplicate window), then marks
 them sent. While NATS is away, writes go on and the rows wait.

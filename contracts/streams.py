@@ -9,10 +9,21 @@ from pydantic import Field
 from contracts.registry import Payload, event
 
 
+# A live's one-way life, in order: it only ever moves forward. (No docstring: it would enter
+# the events' JSON schemas.)
 class StreamStatus(StrEnum):
     SCHEDULED = "scheduled"
     LIVE = "live"
     ENDED = "ended"
+
+    @property
+    def rank(self) -> int:
+        """Where it is in that life (its place in the declaration order)."""
+        return list(StreamStatus).index(self)
+
+    def furthest(self, reported: "StreamStatus") -> "StreamStatus":
+        """The later of the two: a late or reordered event never takes a live back."""
+        return reported if reported.rank > self.rank else self
 
 
 class Platform(StrEnum):

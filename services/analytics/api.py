@@ -6,12 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chassis.auth import AdminUser, MaybeUser
+from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from services.analytics import live_orders, players, report, webhooks
-from services.analytics.deps import SessionDep
 from services.analytics.players import PlayerView
 
 router = APIRouter(tags=["analytics"])
@@ -119,12 +118,12 @@ async def credited_orders(
     return await live_orders.credited_orders(session, stream_id, cursor=cursor, limit=limit)
 
 
-_ERRORS: dict[type[Exception], tuple[int, str]] = {
-    players.LiveNotFound: (status.HTTP_404_NOT_FOUND, "no such live"),
-    players.LiveOver: (status.HTTP_409_CONFLICT, "the live has ended"),
-    players.NotRegistered: (status.HTTP_404_NOT_FOUND, "no such viewer session"),
-    report.LiveNotFound: (status.HTTP_404_NOT_FOUND, "no such live"),
-    live_orders.InvalidCursor: (status.HTTP_400_BAD_REQUEST, "invalid cursor"),
+_REFUSALS: dict[type[Exception], int | Refusal] = {
+    players.LiveNotFound: Refusal(404, "no such live"),
+    players.LiveOver: Refusal(409, "the live has ended"),
+    players.NotRegistered: Refusal(404, "no such viewer session"),
+    report.LiveNotFound: Refusal(404, "no such live"),
+    live_orders.InvalidCursor: Refusal(400, "invalid cursor"),
 }
 
 
@@ -132,10 +131,4 @@ def install(app: FastAPI) -> None:
     """Mount the routes and turn domain errors into HTTP answers."""
     app.include_router(router)
     app.include_router(webhooks.router)
-
-    async def domain_error(request: Request, error: Exception) -> Response:
-        code, detail = next(v for k, v in _ERRORS.items() if isinstance(error, k))
-        return JSONResponse({"detail": detail}, status_code=code)
-
-    for kind in _ERRORS:
-        app.add_exception_handler(kind, domain_error)
+    answer_domain_errors(app, _REFUSALS)

@@ -52,7 +52,6 @@ from services.analytics.models import (
 from services.analytics.offers import code_of, offer_changed, offer_closed
 
 PRODUCER = "analytics"
-_RANK = {StreamStatus.SCHEDULED: 0, StreamStatus.LIVE: 1, StreamStatus.ENDED: 2}
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 
 
@@ -91,8 +90,7 @@ async def _stream_changed(
         .where(lives.c.stream_id == envelope.stream_id)
         .values(
             title=stream.title if newer else row.title,
-            # A live only moves forward: a late event cannot take it back.
-            status=stream.status if _RANK[stream.status] > _RANK[status] else status,
+            status=status.furthest(stream.status),
             started_at=_earliest(row.started_at, stream.started_at),
             ended_at=_latest(row.ended_at, stream.ended_at),
             seen_at=max(at, row.seen_at),

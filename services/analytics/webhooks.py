@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
+from chassis.routes import SessionDep
 from services.analytics import orders, shopify_orders, woocommerce_orders
 from services.analytics.attribution import Credit
-from services.analytics.deps import SessionDep
 from services.analytics.domain import SHOPIFY, signature_is_valid
 
 log = logging.getLogger(__name__)

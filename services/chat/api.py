@@ -1,14 +1,13 @@
 """Thin HTTP routes: parse the request, call a use case, present the result."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.responses import Response
 
 from chassis.auth import CurrentUser, MaybeUser, Principal
+from chassis.routes import Refusal, SessionDep, answer_domain_errors, use_case_deps
 from contracts.chat import ChatMessage
 from services.chat import domain, lives, moderation, service
 from services.chat.limits import TooFast
@@ -25,23 +24,13 @@ from services.chat.models import (
 from services.chat.service import Deps
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-def _deps(request: Request) -> Deps:
-    return request.app.state.deps
-
-
 async def _moderator(principal: CurrentUser) -> Principal:
     if not principal.is_moderator:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "moderators only")
     return principal
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-DepsDep = Annotated[Deps, Depends(_deps)]
+DepsDep = Annotated[Deps, Depends(use_case_deps)]
 ModeratorUser = Annotated[Principal, Depends(_moderator)]
 StreamIdQuery = Annotated[UUID, Query()]
 
@@ -187,34 +176,27 @@ async def put_options(
 
 # --- errors --------------------------------------------------------------------------------------
 
-_ERRORS: dict[type[Exception], int] = {
-    lives.LiveNotFound: status.HTTP_404_NOT_FOUND,
-    lives.ChatClosed: status.HTTP_403_FORBIDDEN,
-    service.Banned: status.HTTP_403_FORBIDDEN,
+# --- errors --------------------------------------------------------------------------------------
+
+
+def _retry_after(error: Exception) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after_s)} if isinstance(error, TooFast) else {}
+
+
+_REFUSALS: dict[type[Exception], int | Refusal] = {
+    lives.LiveNotFound: Refusal(404, "live not found"),
+    lives.ChatClosed: 403,
+    service.Banned: 403,
     service.BlockedWord: 422,
-    service.MessageNotFound: status.HTTP_404_NOT_FOUND,
-    service.NotHeld: status.HTTP_409_CONFLICT,
-    moderation.BanNotFound: status.HTTP_404_NOT_FOUND,
-    domain.InvalidCursor: status.HTTP_400_BAD_REQUEST,
-    TooFast: status.HTTP_429_TOO_MANY_REQUESTS,
-}
-_MESSAGES: dict[type[Exception], str] = {
-    lives.LiveNotFound: "live not found",
-    service.MessageNotFound: "message not found",
-    moderation.BanNotFound: "no such ban in force",
+    service.MessageNotFound: Refusal(404, "message not found"),
+    service.NotHeld: 409,
+    moderation.BanNotFound: Refusal(404, "no such ban in force"),
+    domain.InvalidCursor: 400,
+    TooFast: Refusal(429, headers=_retry_after),
 }
 
 
 def install(app: FastAPI) -> None:
     """Mount the routes and turn domain errors into HTTP answers."""
     app.include_router(router)
-
-    async def domain_error(request: Request, error: Exception) -> Response:
-        kind = next(k for k in _ERRORS if isinstance(error, k))
-        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, TooFast) else None
-        return JSONResponse(
-            {"detail": _MESSAGES.get(kind, str(error))}, status_code=_ERRORS[kind], headers=headers
-        )
-
-    for kind in _ERRORS:
-        app.add_exception_handler(kind, domain_error)
+    answer_domain_errors(app, _REFUSALS)

@@ -67,7 +67,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         visibility = Visibility(upstream)
         fanout = Fanout(
             js_provider=js,
-            stream_name=settings.jetstream_stream,
+            jetstream_stream=settings.jetstream_stream,
             subject_root=settings.subject_root,
             linger_s=settings.hub_linger_s,
             max_held=settings.ws_max_replay,

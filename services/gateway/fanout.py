@@ -22,7 +22,7 @@ class Fanout:
         self,
         *,
         js_provider: Callable[[], Awaitable[JetStreamContext]],
-        stream_name: str,
+        jetstream_stream: str,
         subject_root: str,
         linger_s: float,
         max_held: int,
@@ -30,7 +30,7 @@ class Fanout:
     ) -> None:
         self.js_provider = js_provider
         self.on_final = on_final
-        self.stream_name = stream_name
+        self.jetstream_stream = jetstream_stream
         self.subject_root = subject_root
         self.linger_s = linger_s
         self.max_held = max_held
@@ -53,11 +53,11 @@ class Fanout:
 
     async def _start(self, stream_id: str) -> StreamHub:
         js = await self.js_provider()
-        info = await js.stream_info(self.stream_name)
+        info = await js.stream_info(self.jetstream_stream)
         hub = StreamHub(
             stream_id=stream_id,
             js=js,
-            stream_name=self.stream_name,
+            jetstream_stream=self.jetstream_stream,
             subject_root=self.subject_root,
             last_seq=info.state.last_seq,
             max_held=self.max_held,
@@ -92,14 +92,14 @@ class Fanout:
         """This live's events in (since, upto] from JetStream; None when a snapshot is better
         (too many events, or some already gone from the stream)."""
         js = hub.js
-        info = await js.stream_info(self.stream_name)
+        info = await js.stream_info(self.jetstream_stream)
         if since > info.state.last_seq or since + 1 < info.state.first_seq:
             return None
         if since >= upto:
             return []
         sub = await js.subscribe(
             hub.subject,
-            stream=self.stream_name,
+            stream=self.jetstream_stream,
             ordered_consumer=True,
             config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=since + 1

@@ -105,7 +105,7 @@ class StreamHub:
         *,
         stream_id: str,
         js: JetStreamContext,
-        stream_name: str,
+        jetstream_stream: str,
         subject_root: str,
         last_seq: int,
         max_held: int,
@@ -114,7 +114,7 @@ class StreamHub:
         self.stream_id = stream_id
         self.on_final = on_final
         self.js = js
-        self.stream_name = stream_name
+        self.jetstream_stream = jetstream_stream
         self.subject = stream_subject(stream_id, root=subject_root)
         self.subject_root = subject_root
         self.last_seq = last_seq  # every event of this live up to here has been received
@@ -159,7 +159,7 @@ class StreamHub:
     async def start(self) -> None:
         self._sub = await self.js.subscribe(
             self.subject,
-            stream=self.stream_name,
+            stream=self.jetstream_stream,
             cb=self._on_message,
             ordered_consumer=True,
             config=ConsumerConfig(

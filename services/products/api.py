@@ -3,10 +3,11 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, status
+from fastapi.responses import Response
 
 from chassis.auth import AdminUser, CurrentUser, MaybeUser, admin, signed_in
+from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from contracts.products import LiveProduct
 from contracts.streams import StreamStatus
 from services.products import (
@@ -20,7 +21,7 @@ from services.products import (
     showcase,
     viewers,
 )
-from services.products.api_deps import DepsDep, SessionDep
+from services.products.api_deps import DepsDep
 from services.products.cards import StreamNotFound, live_status
 from services.products.schemas import (
     IDEMPOTENCY_KEY_MAX,
@@ -306,24 +307,24 @@ async def get_cart(
     return await carts.get_cart(session=session, deps=deps, user=user, session_id=session_id or "")
 
 
-_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
-    catalog.ProductNotFound: (404, "product not found"),
-    showcase.NotInLive: (404, "this product is not in this live"),
-    showcase.NothingFeatured: (404, "no product is featured"),
-    StreamNotFound: (404, "live not found"),
-    catalog.SkuTaken: (409, "another product has this sku"),
-    catalog.ManagedByShop: (409, "this product is the shop's: change it in the shop"),
-    showcase.HiddenProductCannotBeFeatured: (409, "a hidden product cannot be featured"),
-    carts.NotInCart: (404, "this product is not in your cart"),
-    carts.CartRefused: (409, None),
-    carts.IdempotencyKeyReused: (422, "this Idempotency-Key was used for another request"),
-    carts.TooMany: (422, None),
-    showcase.WrongOrder: (422, None),
-    catalog_settings.InvalidCatalogSettings: (422, None),
-    showcase.LiveOver: (409, "the live has ended: products cannot be added or featured"),
-    offers.OfferOver: (409, "the live's offer is over: it cannot change any more"),
-    offers.CodeTaken: (409, "another live's offer has this code"),
-    ShopUnavailable: (502, None),
+_REFUSALS: dict[type[Exception], int | Refusal] = {
+    catalog.ProductNotFound: Refusal(404, "product not found"),
+    showcase.NotInLive: Refusal(404, "this product is not in this live"),
+    showcase.NothingFeatured: Refusal(404, "no product is featured"),
+    StreamNotFound: Refusal(404, "live not found"),
+    catalog.SkuTaken: Refusal(409, "another product has this sku"),
+    catalog.ManagedByShop: Refusal(409, "this product is the shop's: change it in the shop"),
+    showcase.HiddenProductCannotBeFeatured: Refusal(409, "a hidden product cannot be featured"),
+    carts.NotInCart: Refusal(404, "this product is not in your cart"),
+    carts.CartRefused: 409,
+    carts.IdempotencyKeyReused: Refusal(422, "this Idempotency-Key was used for another request"),
+    carts.TooMany: 422,
+    showcase.WrongOrder: 422,
+    catalog_settings.InvalidCatalogSettings: 422,
+    showcase.LiveOver: Refusal(409, "the live has ended: products cannot be added or featured"),
+    offers.OfferOver: Refusal(409, "the live's offer is over: it cannot change any more"),
+    offers.CodeTaken: Refusal(409, "another live's offer has this code"),
+    ShopUnavailable: 502,
 }
 
 
@@ -334,10 +335,4 @@ def install(app: FastAPI) -> None:
     app.include_router(offer_api.router)
     app.include_router(shop_webhooks.router)
 
-    async def domain_error(request: Request, error: Exception) -> Response:
-        kind = next(k for k in _ERRORS if isinstance(error, k))
-        code, message = _ERRORS[kind]
-        return JSONResponse({"detail": message or str(error)}, status_code=code)
-
-    for kind in _ERRORS:
-        app.add_exception_handler(kind, domain_error)
+    answer_domain_errors(app, _REFUSALS)

@@ -16,17 +16,10 @@ import orjson
 
 from contracts.streams import StreamStatus
 
-_STATUS_RANK = {StreamStatus.SCHEDULED: 0, StreamStatus.LIVE: 1, StreamStatus.ENDED: 2}
-
 
 def promo_code_readable(status: StreamStatus, *, admin: bool) -> bool:
     """Promo codes reward a live's viewers: nobody but admins reads them before it starts."""
     return admin or status is not StreamStatus.SCHEDULED
-
-
-def later_status(current: StreamStatus, reported: StreamStatus) -> StreamStatus:
-    """A live only moves forward (scheduled → live → ended): a late event cannot take it back."""
-    return reported if _STATUS_RANK[reported] > _STATUS_RANK[current] else current
 
 
 def offset_s(started_at: datetime | None, moment: datetime | None) -> float | None:

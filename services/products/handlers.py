@@ -25,7 +25,6 @@ from contracts.streams import (
 )
 from services.products import offers
 from services.products.cards import StreamNotFound, lock_live, public_card
-from services.products.domain import later_status
 from services.products.models import FeaturedPeriod, Live, LiveStreamProduct, Product
 
 StreamChange = StreamCreated | StreamUpdated | StreamStarted | StreamEnded
@@ -49,7 +48,7 @@ async def _follow(
 ) -> None:
     reported = payload.stream
     before = live.status
-    live.status = later_status(before, reported.status)
+    live.status = StreamStatus(before).furthest(reported.status)
     live.started_at = reported.started_at or live.started_at
     live.ended_at = reported.ended_at or live.ended_at
     live.updated_at = datetime.now(UTC)

@@ -11,9 +11,10 @@ from sqlmodel import col
 
 from chassis.auth import AdminUser
 from chassis.outbox import Outbox
+from chassis.routes import SessionDep
 from contracts.products import ProductUpdated
 from services.products import domain, offers
-from services.products.api_deps import DepsDep, SessionDep
+from services.products.api_deps import DepsDep
 from services.products.cards import live_status, lock_live, public_card
 from services.products.catalog_settings import offer_window_s
 from services.products.models import (

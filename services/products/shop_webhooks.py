@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import SecretStr
 
+from chassis.routes import SessionDep
 from services.products import shop_updates
-from services.products.api_deps import DepsDep, SessionDep
+from services.products.api_deps import DepsDep
 from services.products.models import SETTINGS_ROW_ID, CatalogSettings, Source
 from services.products.shop_updates import Delivery, InvalidPayload
 from services.products.shops import ShopUnavailable

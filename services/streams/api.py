@@ -3,10 +3,10 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI, Query, status
 
 from chassis.auth import AdminUser, MaybeUser
+from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from contracts.streams import StreamStatus
 from services.streams import (
     ending,
@@ -17,7 +17,7 @@ from services.streams import (
     service,
     webhooks_api,
 )
-from services.streams.deps import DepsDep, SessionDep
+from services.streams.deps import DepsDep
 from services.streams.domain import InvalidSchedule, InvalidTransition
 from services.streams.models import (
     LiveStream,
@@ -181,32 +181,25 @@ async def put_settings(
     )
 
 
-_ERRORS: dict[type[Exception], int] = {
-    InvalidSchedule: 422,
-    service.StreamNotFound: status.HTTP_404_NOT_FOUND,
-    nginx_callbacks.PublishRefused: status.HTTP_403_FORBIDDEN,
-    InvalidTransition: status.HTTP_409_CONFLICT,
+_REFUSALS: dict[type[Exception], int | Refusal] = {
+    # Said like any other invalid field.
+    InvalidSchedule: Refusal(422, lambda error: [_invalid_field(error)]),
+    service.StreamNotFound: Refusal(404, "live not found"),
+    nginx_callbacks.PublishRefused: Refusal(403, "this stream key opens no live"),
+    InvalidTransition: 409,
     UnsupportedPlatform: 422,
     InvalidProviderConfig: 422,
-    ProviderUnavailable: status.HTTP_502_BAD_GATEWAY,
+    ProviderUnavailable: 502,
 }
-_MESSAGES: dict[type[Exception], str] = {
-    service.StreamNotFound: "live not found",
-    nginx_callbacks.PublishRefused: "this stream key opens no live",
-}
+
+
+def _invalid_field(error: Exception) -> dict[str, object]:
+    field = getattr(error, "field", "")
+    return {"type": "value_error", "loc": ["body", field], "msg": str(error)}
 
 
 def install(app: FastAPI) -> None:
     """Mount the routes and turn domain errors into HTTP answers."""
     app.include_router(router)
     app.include_router(webhooks_api.router)
-
-    async def domain_error(request: Request, error: Exception) -> Response:
-        kind = next(k for k in _ERRORS if isinstance(error, k))
-        detail: object = _MESSAGES.get(kind, str(error))
-        if isinstance(error, InvalidSchedule):  # said like any other invalid field
-            detail = [{"type": "value_error", "loc": ["body", error.field], "msg": str(error)}]
-        return JSONResponse({"detail": detail}, status_code=_ERRORS[kind])
-
-    for kind in _ERRORS:
-        app.add_exception_handler(kind, domain_error)
+    answer_domain_errors(app, _REFUSALS)

@@ -1,22 +1,10 @@
-"""FastAPI dependencies of the streams routes."""
+"""The streams use cases' dependencies, as the routes take them."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends
 
+from chassis.routes import use_case_deps
 from services.streams.provider_settings import Deps
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-def _deps(request: Request) -> Deps:
-    return request.app.state.deps
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-DepsDep = Annotated[Deps, Depends(_deps)]
+DepsDep = Annotated[Deps, Depends(use_case_deps)]

@@ -10,9 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
+from chassis.routes import SessionDep
 from contracts.streams import Platform
 from services.streams import ivs_webhooks, nginx_callbacks, provider_settings, provider_webhooks
-from services.streams.deps import DepsDep, SessionDep
+from services.streams.deps import DepsDep
 from services.streams.providers import ivs_events, mux
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])

@@ -71,7 +71,7 @@ def message(seq: int, event_type: str = "stream.updated", title: str = "x") -> M
 
 def hub(last_seq: int = 0, max_held: int = 100) -> StreamHub:
     return StreamHub(
-        stream_id=STREAM_ID, js=None, stream_name="LIVE",  # type: ignore[arg-type]
+        stream_id=STREAM_ID, js=None, jetstream_stream="LIVE",  # type: ignore[arg-type]
         subject_root=ROOT, last_seq=last_seq, max_held=max_held,
     )  # fmt: skip
 

@@ -16,7 +16,6 @@ from services.products.domain import (
     fill_template,
     fingerprint,
     generated_code,
-    later_status,
     live_price,
     offer_ends_at,
     offset_s,
@@ -49,7 +48,7 @@ def test_promo_codes_are_for_admins_only_until_the_live_starts() -> None:
 def test_a_live_status_only_moves_forward(
     current: StreamStatus, reported: StreamStatus, expected: StreamStatus
 ) -> None:
-    assert later_status(current, reported) is expected
+    assert current.furthest(reported) is expected
 
 
 def test_offsets_count_seconds_from_the_live_start() -> None:
