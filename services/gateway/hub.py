@@ -56,7 +56,7 @@ def event_frame(seq: int, envelope: dict[str, Any]) -> bytes:
 class Viewer:
     """A websocket watching one live: where it is in the event sequence and what waits for it."""
 
-    __slots__ = ("already", "held", "max_buffer", "sent_seq", "socket")
+    __slots__ = ("already", "arrived_after", "held", "max_buffer", "sent_seq", "socket")
 
     def __init__(self, socket: RawSocket, *, max_buffer: int) -> None:
         self.socket = socket
@@ -64,6 +64,7 @@ class Viewer:
         self.sent_seq = 0
         self.held: Frames | None = []  # frames kept aside while catching up; None once live
         self.already: AlreadyShown | None = None  # chat messages its snapshot showed
+        self.arrived_after = 0  # the hub's snapshot builds started before it was added
 
     def unshown(self, frames: Frames, posted: dict[int, PostedMessage]) -> Frames:
         """`frames` without the `chat.posted` of messages its snapshot already showed."""
@@ -128,28 +129,36 @@ class StreamHub:
         self._sub: Any = None
         self._loop = asyncio.get_running_loop()
         self._snapshot_lock = asyncio.Lock()
-        # (visible_seq it was built at, snapshot seq, data, when): reusable until a visible
-        # event, or for a moment while none comes (the services may have moved on without one
-        # reaching us, the bus away).
-        self._snapshot: tuple[int, int, dict[str, Any], float] | None = None
+        # (when, visible_seq it was built at, its seq, data, build number): reusable until a
+        # visible event, or for a moment while none comes (the services may have moved on
+        # without one reaching us, the bus away), and by every viewer added before its build.
+        self._snapshot: tuple[float, int, int, dict[str, Any], int] | None = None
+        self._builds = 0  # snapshot builds started
         # The chat messages of recent `chat.posted` frames, by seq (bounded).
         self.posted: dict[int, PostedMessage] = {}
 
     async def snapshot(
-        self, build: Callable[[], Awaitable[dict[str, Any] | None]]
+        self, build: Callable[[], Awaitable[dict[str, Any] | None]], *, viewer: Viewer
     ) -> tuple[int, dict[str, Any]] | None:
-        """(seq, data): the live as of `seq`, built once by `build` and shared by the viewers who
-        join until the next visible event; None when there is no such live."""
+        """(seq, data): the live as of `seq` for a viewer catching up, None when there is no such
+        live. One build at a time, shared: by the viewers who join until the next visible event,
+        and by every viewer added before it started, whatever came since (they hold every event
+        after their arrival, so after its `seq`), so a crowd joining a busy live costs one build
+        at a time, not one each."""
         async with self._snapshot_lock:
             cached = self._snapshot
-            fresh = cached is not None and time.monotonic() - cached[3] < SNAPSHOT_MAX_AGE_S
-            if cached is not None and fresh and cached[0] == self.visible_seq:
-                return cached[1], cached[2]
-            visible_seq, seq, at = self.visible_seq, self.last_seq, time.monotonic()
+            if cached is not None:
+                built_at, built_seen, built_seq, built_data, number = cached
+                fresh = time.monotonic() - built_at < SNAPSHOT_MAX_AGE_S
+                if number > viewer.arrived_after or (fresh and built_seen == self.visible_seq):
+                    return built_seq, built_data
+            self._builds += 1
+            number, built_at = self._builds, time.monotonic()
+            visible_seq, seq = self.visible_seq, self.last_seq
             data = await build()
             if data is None:
                 return None
-            self._snapshot = (visible_seq, seq, data, at)
+            self._snapshot = (built_at, visible_seq, seq, data, number)
             return seq, data
 
     @property
@@ -244,6 +253,7 @@ class StreamHub:
 
     def add(self, viewer: Viewer) -> None:
         """Start keeping this live's new events for a viewer that is catching up."""
+        viewer.arrived_after = self._builds
         self.catching_up.add(viewer)
 
     def go_live(self, viewer: Viewer) -> None:

@@ -119,7 +119,7 @@ class Watch:
                 self.viewer.send_frames(replayed)
                 return
         try:
-            snapshot = await hub.snapshot(self._gather)
+            snapshot = await hub.snapshot(self._gather, viewer=self.viewer)
         except HTTPException:
             raise Refused(CLOSE_TRY_AGAIN, "the live cannot be loaded now; try again") from None
         if snapshot is None:

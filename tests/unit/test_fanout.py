@@ -208,3 +208,36 @@ async def test_a_viewer_is_not_sent_again_the_messages_its_snapshot_showed():
     await deliver(target, posted(2, "m2", now), posted(3, "m3", later), message(4))
     assert [f["seq"] for f in socket.frames()] == [3, 4]
     assert viewer.already is None  # the chat moved past the snapshot: back to the shared bytes
+
+
+async def test_a_crowd_joining_a_busy_live_shares_a_snapshot_build_at_a_time():
+    """Events keep coming while each snapshot is built (a busy chat): the viewers added before a
+    build started all take it, whatever came since, and see every later event exactly once."""
+    target = hub()
+    builds = 0
+
+    async def build() -> dict:
+        nonlocal builds
+        builds += 1
+        await deliver(target, message(target.last_seq + 1))  # the live moves on meanwhile
+        await asyncio.sleep(0.01)
+        return {"built": builds}
+
+    async def join(socket: RecordingSocket) -> None:
+        viewer = Viewer(socket, max_buffer=1_000_000)  # type: ignore[arg-type]
+        target.add(viewer)
+        seq, _ = await target.snapshot(build, viewer=viewer)
+        viewer.sent_seq = seq
+        target.go_live(viewer)
+
+    first = [RecordingSocket() for _ in range(50)]
+    joining = [asyncio.create_task(join(socket)) for socket in first]
+    await asyncio.sleep(0.005)  # the first build is under way: these come after it started
+    second = [RecordingSocket() for _ in range(50)]
+    joining += [asyncio.create_task(join(socket)) for socket in second]
+    await asyncio.gather(*joining)
+    await deliver(target, message(target.last_seq + 1))
+    assert builds == 2
+    for socket in first + second:
+        seqs = [f["seq"] for f in socket.frames()]
+        assert seqs == list(range(seqs[0], target.last_seq + 1))  # no gap, no repeat
