@@ -159,7 +159,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         )
         finally:
             naive.terminate()
-            naive.wait(10)
+            try:
+                naive.wait(10)
+            except subprocess.TimeoutExpired:  # still writing out its backlog: the figures are in
+                naive.kill()
+                naive.wait()
     return {
         "config": {**vars(args), "cpus": os.cpu_count(), "log_dir": str(log_dir)},
         "results": rows,
