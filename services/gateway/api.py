@@ -1,5 +1,6 @@
 """External routes (DESIGN.md §3): authentication here, then the owning service answers."""
 
+import functools
 import uuid
 from typing import Annotated
 
@@ -267,8 +268,11 @@ async def live_analytics(
 
 
 @router.get("/asyncapi.json", tags=["events"], summary="AsyncAPI document of every event")
-async def asyncapi(request: Request) -> dict:
-    """What external consumers (a data warehouse, a CRM) subscribe to on NATS."""
-    if getattr(request.app.state, "asyncapi", None) is None:
-        request.app.state.asyncapi = build_asyncapi()
-    return request.app.state.asyncapi  # type: ignore[no-any-return]
+async def asyncapi(gateway: GatewayDep) -> dict:
+    """This deployment's: its subject root and JetStream stream."""
+    return _asyncapi(gateway.settings.subject_root, gateway.settings.jetstream_stream)
+
+
+@functools.cache
+def _asyncapi(subject_root: str, jetstream_stream: str) -> dict:
+    return build_asyncapi(subject_root=subject_root, jetstream_stream=jetstream_stream)

@@ -215,8 +215,10 @@ async def test_dot_segments_cannot_reach_routes_the_gateway_did_not_check(gatewa
     assert all(p["name"] != "x" for p in listed.json()["items"])
 
 
-async def test_the_gateway_serves_the_asyncapi_document_of_every_event(gateway):
+async def test_the_gateway_serves_the_asyncapi_document_of_every_event(gateway, env):
     document = (await gateway.get("/asyncapi.json")).json()
     assert document["asyncapi"].startswith("3.")
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert "live.{stream_id}.viewers.updated" in addresses and len(addresses) == 24
+    # The deployment's own subjects (the run's subject root), one channel per event type.
+    assert f"{env['subject_root']}.{{stream_id}}.viewers.updated" in addresses
+    assert len(addresses) == 24

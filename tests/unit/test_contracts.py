@@ -77,3 +77,31 @@ def test_the_committed_asyncapi_document_describes_every_event():
     channels = json.loads(DOCUMENT.read_text())["channels"]
     assert len(channels) == 24
     assert any(c["address"] == "live.{stream_id}.product.featured" for c in channels.values())
+
+
+def test_the_asyncapi_documents_are_valid_and_name_the_deployments_subjects(tmp_path):
+    """The committed document and a deployment's own, checked by the official parser."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from chassis.asyncapi import DOCUMENT, build
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no Node.js: the AsyncAPI parser runs on it")
+    ours = build(subject_root="shop1.live", jetstream_stream="SHOP1")
+    assert "`SHOP1`" in ours["info"]["description"]
+    channel = ours["channels"]["product.featured"]
+    assert channel["address"] == "shop1.live.{stream_id}.product.featured"
+    assert set(channel["parameters"]) == {"stream_id"}
+    message = ours["components"]["messages"][channel["messages"]["v1"]["$ref"].rsplit("/", 1)[1]]
+    assert message["headers"] == {"$ref": "#/components/schemas/Headers"}
+    deployment = tmp_path / "asyncapi.json"
+    deployment.write_text(json.dumps(ours))
+    root = Path(__file__).resolve().parents[2]
+    checked = subprocess.run(
+        [node, str(root / "tests/support/asyncapi_check.mjs"), str(DOCUMENT), str(deployment)],
+        cwd=root, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
