@@ -48,6 +48,7 @@ bench: install
 	$(UV) run python -m bench.chat --name chat --viewers 1000,5000 --rate 50 --posters 200
 	$(UV) run python -m bench.analytics --name analytics-consumer
 	$(UV) run python -m bench.audience --name audience --viewers 10000 --client-processes 2
+	$(UV) run python -m bench.notifications --name notifications --subscribers 10000 --concurrency 50
 
 compose-check:
 	@if command -v docker-compose >/dev/null 2>&1; then \

@@ -15,6 +15,7 @@ import asyncpg
 import nats
 import redis.asyncio as aioredis
 
+from chassis.dead_letters import dead_letter_stream
 from chassis.settings import INSECURE_JWT_SECRET
 from vitrine.services import SERVICES, spec
 
@@ -54,6 +55,8 @@ async def _clean(env: dict[str, str], *, admin_dsn: str, database: str) -> None:
     nc = await nats.connect(env["nats_url"])
     with contextlib.suppress(Exception):
         await nc.jetstream().delete_stream(env["jetstream_stream"])
+    with contextlib.suppress(Exception):  # its consumers' dead letters (chassis.dead_letters)
+        await nc.jetstream().delete_stream(dead_letter_stream(env["jetstream_stream"]))
     await nc.close()
     client = aioredis.from_url(env["redis_url"])
     keys = [key async for key in client.scan_iter(match=f"{env['redis_prefix']}*")]

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -35,6 +37,32 @@ async def upgrade(*, migrations_dir: Path, database_url: str, schema: str) -> No
             command.upgrade(config, "head")
 
     await asyncio.to_thread(run)
+
+
+async def is_migrated(*, migrations_dir: Path, database_url: str, schema: str) -> bool:
+    """Whether the schema is at (or past) the newest version of these migrations: what a pod
+    of a new release waits for before it starts (`vitrine migrate --wait`), so it never
+    queries tables its migrations have not made yet. A version these scripts do not know was
+    written by a newer release's migrations (a rollback, or a rollout still under way) and
+    counts as past; only a missing schema or a known ancestor of the head is behind. Reads
+    only."""
+    config = alembic_config(migrations_dir=migrations_dir, database_url=database_url, schema=schema)
+    scripts = ScriptDirectory.from_config(config)
+    heads = set(scripts.get_heads())
+    known = {script.revision for script in scripts.walk_revisions()}
+    engine = create_async_engine(async_url(database_url), poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            # The schema is ours (a service's name and a validated prefix), never user input.
+            version = f'SELECT version_num FROM "{schema}".alembic_version'  # noqa: S608
+            versions = {row.version_num for row in await conn.execute(text(version))}
+    except ProgrammingError:  # no schema or version table yet
+        return False
+    finally:
+        await engine.dispose()
+    if not versions:
+        return False
+    return versions == heads or not versions <= known
 
 
 def run_env(target_metadata: MetaData) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from chassis.bus import Bus, BusProvider, publish_event
+from chassis.cancellation import raise_if_cancelled
 from chassis.telemetry import trace_headers
 from contracts import Envelope, new_envelope, subject_for
 
@@ -166,7 +167,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the relay must outlive any outage
+                raise_if_cancelled(error)
                 log.warning("outbox relay: %s; retrying in %.1fs", error, backoff)
+                raise_if_cancelled()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -187,6 +190,7 @@ class OutboxRelay:
     async def _relay_loop(self, leader: AsyncConnection) -> None:
         last_cleanup = last_check = time.monotonic()
         while True:
+            raise_if_cancelled()
             if time.monotonic() - last_check >= self.idle_poll_s:
                 # The connection holding leadership (and LISTEN) must still be there, or
                 # another relay may lead now. (Committed at once: notifications wait while a

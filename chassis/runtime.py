@@ -4,6 +4,7 @@ background tasks and readiness checks. A service adds only what is its own."""
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Collection, Coroutine
 from typing import Any
 
@@ -12,8 +13,9 @@ from fastapi import FastAPI
 
 from chassis.auth import TokenVerifier
 from chassis.bus import BusProvider
-from chassis.consumer import EventConsumer, Handler
+from chassis.consumer import EventConsumer, Handler, Redelivery
 from chassis.db import create_engine, session_factory
+from chassis.health import tolerated
 from chassis.outbox import Outbox, OutboxRelay
 from chassis.settings import ServiceSettings
 from chassis.web import ReadinessCheck
@@ -44,6 +46,8 @@ class Runtime:
             name=service,
             stream=settings.jetstream_stream,
             subject_root=settings.subject_root,
+            replicas=settings.jetstream_replicas,
+            dead_letter_max_bytes=settings.dead_letter_max_bytes,
         )
         # The producer names the NOTIFY channel the relay listens on: both are the service.
         self.outbox = Outbox(table=outbox, producer=service, subject_root=settings.subject_root)
@@ -78,6 +82,7 @@ class Runtime:
             events=events,
             handler=handler,
             subject_root=self.settings.subject_root,
+            redelivery=Redelivery.of(self.settings),
             only=only,
         )
         self.run(consumer.run(), durable)
@@ -116,8 +121,15 @@ async def service_runtime(
         await runtime.stop()
 
 
-def readiness(app: FastAPI) -> dict[str, ReadinessCheck]:
-    """Ready means the service reaches its database and NATS."""
+def readiness(
+    app: FastAPI, settings: ServiceSettings | None = None, *, redis: ReadinessCheck | None = None
+) -> dict[str, ReadinessCheck]:
+    """Ready means the service reaches its database. NATS (and Redis, if the service uses it)
+    is reported but tolerated for `settings.readiness_nats_outage_bound_s` (and
+    `readiness_redis_outage_bound_s`), by default for ever: while NATS is away writes go on
+    into the outbox, while Redis is the limits fail open."""
+    nats_bound_s = settings.readiness_nats_outage_bound_s if settings is not None else math.inf
+    redis_bound_s = settings.readiness_redis_outage_bound_s if settings is not None else math.inf
 
     async def database() -> bool:
         async with app.state.engine.connect() as connection:
@@ -128,4 +140,10 @@ def readiness(app: FastAPI) -> dict[str, ReadinessCheck]:
         bus = await asyncio.wait_for(app.state.bus.get(), NATS_READY_TIMEOUT_S)
         return bool(bus.nc.is_connected)
 
-    return {"database": database, "nats": nats}
+    checks: dict[str, ReadinessCheck] = {
+        "database": database,
+        "nats": tolerated(nats, bound_s=nats_bound_s),
+    }
+    if redis is not None:
+        checks["redis"] = tolerated(redis, bound_s=redis_bound_s)
+    return checks

@@ -1,10 +1,13 @@
 """Settings every service shares (12-factor: read from the environment)."""
 
+import math
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chassis.bus import DEAD_LETTER_MAX_BYTES
 
 INSECURE_JWT_SECRET = "vitrine-dev-jwt-secret-change-me-0123456789"  # noqa: S105
 INSECURE_SECRET_KEY = "vitrine-dev-secret-key-change-me-0123456789"  # noqa: S105
@@ -16,14 +19,21 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class ServiceSettings(BaseSettings):
-    """What a Vitrine process needs to reach its database, the bus, Redis and verify tokens."""
+class BusSettings(BaseSettings):
+    """What a tool needs to reach the bus and its event stream (`vitrine dead-letters`), and
+    nothing else: no secret of the services'."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    nats_url: str = "nats://127.0.0.1:4222"  # a cluster's servers may be comma-separated
+    jetstream_stream: str = Field("LIVE", pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class ServiceSettings(BusSettings):
+    """What a Vitrine process needs to reach its database, the bus, Redis and verify tokens."""
+
     vitrine_env: Environment = Environment.DEVELOPMENT
     database_url: str = "postgresql://postgres@127.0.0.1:5432/vitrine"
-    nats_url: str = "nats://127.0.0.1:4222"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     jwt_secret: SecretStr = SecretStr(INSECURE_JWT_SECRET)
@@ -32,10 +42,13 @@ class ServiceSettings(BaseSettings):
     jwt_role_claim: str = "app_metadata.role"
     vitrine_secret_key: SecretStr = SecretStr(INSECURE_SECRET_KEY)
 
-    # Isolation: a deployment (or a test run) may use its own stream, subjects and keys.
-    jetstream_stream: str = Field("LIVE", pattern=r"^[A-Za-z0-9_-]+$")
+    # Isolation: a deployment (or a test run) may use its own stream (JETSTREAM_STREAM),
+    # subjects and keys.
     subject_root: str = Field("live", pattern=r"^[A-Za-z0-9_.-]+$")
     redis_prefix: str = "vitrine:"
+    # Copies of the event stream JetStream keeps: 3 where a 3-node NATS cluster runs (unset:
+    # a new stream gets 1, an existing one is left as it is).
+    jetstream_replicas: int | None = Field(None, ge=1, le=5)
     db_schema_prefix: str = Field("", pattern=r"^[a-z0-9_]*$")
 
     max_body_bytes: int = 1_000_000
@@ -46,6 +59,21 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = Field(5, ge=0)
     db_pool_timeout_s: float = Field(10.0, gt=0)  # waiting for a free connection, then 503
     db_connect_timeout_s: float = Field(5.0, gt=0)  # for a new connection, then 503
+
+    # For how long NATS, or Redis, may be away before /readyz answers 503 (inf: never). A
+    # service serves its requests without them (outbox, fail-open limits), so by default only
+    # a missing database makes it not ready; see chassis.health and the README.
+    readiness_nats_outage_bound_s: float = Field(math.inf, ge=0)
+    readiness_redis_outage_bound_s: float = Field(math.inf, ge=0)
+
+    # A failing event comes back after each of these delays in turn (the last repeats), at most
+    # CONSUMER_MAX_DELIVER deliveries, then it is parked as a dead letter (chassis.consumer).
+    consumer_retry_delays_s: tuple[Annotated[float, Field(ge=0)], ...] = Field(
+        (1.0, 5.0, 30.0, 120.0, 600.0), min_length=1
+    )
+    consumer_max_deliver: int = Field(10, ge=1)
+    # The dead-letter stream's size bound; past it the oldest dead letters go first.
+    dead_letter_max_bytes: int = Field(DEAD_LETTER_MAX_BYTES, ge=1024 * 1024)
 
     @property
     def is_development(self) -> bool:

@@ -1,17 +1,18 @@
 """What every Vitrine HTTP app shares: errors, body limits, health, metrics, tracing."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chassis import errors
+from chassis import errors, health
+from chassis.health import ReadinessCheck
 from chassis.inputs import InputGuard
 from chassis.telemetry import MetricsMiddleware, instrument
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
+__all__ = ["ReadinessCheck", "create_web_app"]
 
 
 class BodyTooLarge(Exception):
@@ -74,18 +75,12 @@ def create_web_app(
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> Response:
-        results = {}
-        for name, check in app.state.readiness.items():
-            try:
-                results[name] = await check()
-            except Exception:  # a failing check means "not ready"
-                results[name] = False
-        ready = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": results},
-            status_code=200 if ready else 503,
-        )
+    async def readyz(request: Request) -> Response:
+        """Ready while the process can serve its requests (chassis.health); `?verbose` adds
+        each check's details (required or tolerated, for how long it has been failing)."""
+        results = await health.evaluate(app.state.readiness, service=service)
+        body, status = health.report(results, verbose="verbose" in request.query_params)
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chassis.auth import issue_token
+from chassis.dead_letters import dead_letter_stream
 from chassis.settings import INSECURE_JWT_SECRET
 
 # `system`, `gateway`, `nats_proxy`: the whole system as processes, once per run.
@@ -129,6 +130,8 @@ async def env(database_url: str, nats_url: str, redis_url: str, run_id: str) -> 
     nc = await nats.connect(nats_url)
     with contextlib.suppress(Exception):
         await nc.jetstream().delete_stream(values["jetstream_stream"])
+    with contextlib.suppress(Exception):  # its dead letters (chassis.dead_letters), if any
+        await nc.jetstream().delete_stream(dead_letter_stream(values["jetstream_stream"]))
     await nc.close()
     client = aioredis.from_url(redis_url)
     keys = [key async for key in client.scan_iter(match=f"{run_id}:*")]

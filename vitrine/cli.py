@@ -12,9 +12,11 @@ import uvicorn
 
 from chassis.auth import issue_token
 from chassis.settings import ServiceSettings
+from vitrine import dead_letters_cli
 from vitrine.services import SERVICES, spec
 
 app = typer.Typer(help="Vitrine, the live-shopping backend.", no_args_is_help=True)
+app.add_typer(dead_letters_cli.app, name="dead-letters")
 
 
 @app.command()
@@ -45,11 +47,34 @@ def serve(
 
 
 @app.command()
-def migrate() -> None:
-    """Bring every service's schema to the newest version."""
+def migrate(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="default: every service", show_default=False)
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="only wait until the schemas are migrated (by someone else)")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="with --wait: seconds, then exit 1")] = 600.0,
+) -> None:
+    """Bring the services' schemas to the newest version, or with --wait (a Kubernetes init
+    container) wait until the migrate Job has."""
+    names = services or list(SERVICES)
+    for name in names:
+        if name not in SERVICES:  # before anything runs
+            raise typer.BadParameter(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+    if wait:
+        from vitrine.migrate_wait import wait_until_migrated
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        late = asyncio.run(wait_until_migrated(names, timeout_s=timeout))
+        if late:
+            typer.echo(f"not migrated after {timeout:.0f}s: {', '.join(late)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"migrated: {', '.join(names)}")
+        return
 
     async def run() -> None:
-        for name in SERVICES:
+        for name in names:
             chosen = spec(name)
             if chosen.migrate is not None:
                 await chosen.migrate(chosen.settings())

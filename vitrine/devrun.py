@@ -48,10 +48,13 @@ class Running:
     embedded: list[EmbeddedServer] = field(default_factory=list)
     system: System | None = None
     video: nginx_rtmp.NginxRtmp | None = None
+    mail: Any = None  # vitrine.mailcatcher.MailCatcher (aiosmtpd is a development package)
 
     def stop(self) -> None:
         if self.video is not None:
             self.video.stop()
+        if self.mail is not None:
+            self.mail.stop()
         if self.system is not None:
             self.system.stop()
         for server in reversed(self.embedded):
@@ -101,6 +104,7 @@ def _start(
     if ensure_database(urls["DATABASE_URL"]):
         say(f"created database {printable_url(urls['DATABASE_URL'])}")
     os.environ.update(urls)
+    running.mail, mail_note = _start_mail_catcher(state_dir)
     _migrate()
     system = running.system = System(
         env=urls,
@@ -109,6 +113,7 @@ def _start(
             "products": int(os.environ.get("PRODUCTS_PORT", 8002)),
             "chat": int(os.environ.get("CHAT_PORT", 8003)),
             "analytics": int(os.environ.get("ANALYTICS_PORT", 8004)),
+            "notifications": int(os.environ.get("NOTIFICATIONS_PORT", 8005)),
             "gateway": gateway_port,
         },
         log_dir=state_dir.absolute() / "logs",
@@ -133,6 +138,7 @@ def _start(
     say(f"viewer:    {gateway}/live    admin console: {gateway}/admin")
     say(f"gateway:   {gateway}  (API docs {gateway}/docs)")
     say(f"logs:      {system.log_dir}")
+    say(f"e-mails:   {mail_note}")
     say(f"admin token (12 h):\n{admin}")
     say("Ctrl-C stops everything.")
 
@@ -195,6 +201,34 @@ def _start_nginx_rtmp(
         return None, f"nothing receives it here: nginx-rtmp did not start ({error})"
     say(f"started nginx-rtmp: OBS publishes to {server.ingest_url}, replays as MP4")
     return server, f"nginx-rtmp receives it on port {rtmp_port}; the live goes on air with it"
+
+
+def _start_mail_catcher(state_dir: Path) -> tuple[Any, str]:
+    """An SMTP server keeping what the notifications service sends as .eml files, where
+    SMTP_URL points, unless it points elsewhere or something listens there; and where the
+    messages are."""
+    from services.notifications.mailer import SmtpServer
+    from services.notifications.settings import NotificationsSettings
+
+    try:
+        server = SmtpServer.from_url(NotificationsSettings().smtp_url)
+    except ValueError as error:  # the notifications service will say so too, and not start
+        return None, str(error)
+    if server.hostname not in LOCAL_HOSTS:
+        return None, f"sent through {server.hostname}:{server.port} (SMTP_URL)"
+    if port_open("127.0.0.1", server.port):
+        return None, f"sent to what listens on port {server.port} (SMTP_URL)"
+    try:
+        from vitrine.mailcatcher import MailCatcher
+    except ImportError:  # aiosmtpd comes with the development packages
+        return None, "nothing catches them here: aiosmtpd is not installed (make install)"
+    directory = state_dir.absolute() / "mail"
+    try:
+        catcher = MailCatcher(host="127.0.0.1", port=server.port, directory=directory).start()
+    except (OSError, RuntimeError) as error:
+        return None, f"nothing catches them here: the SMTP catcher did not start ({error})"
+    say(f"started an SMTP catcher on port {server.port}: e-mails kept in {directory}")
+    return catcher, f"caught in {directory} (one .eml file each, SMTP on port {server.port})"
 
 
 def _raise_stop(signum: int, frame: object) -> None:

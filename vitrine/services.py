@@ -61,12 +61,27 @@ def _analytics() -> ServiceSpec:
     )
 
 
+def _notifications() -> ServiceSpec:
+    from services.notifications.app import create_app, migrate
+    from services.notifications.settings import NotificationsSettings
+
+    return ServiceSpec(
+        "notifications",
+        NotificationsSettings,
+        create_app,
+        migrate,
+        "notifications_port",
+        "NOTIFICATIONS_URL",
+    )
+
+
 # Started in this order: the gateway last, once what it calls is up.
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "streams": _streams,
     "products": _products,
     "chat": _chat,
     "analytics": _analytics,
+    "notifications": _notifications,
     "gateway": _gateway,
 }
 

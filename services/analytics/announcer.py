@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.cancellation import raise_if_cancelled
 from chassis.outbox import Outbox
 from contracts.viewers import ViewerLeft
 from services.analytics.audience import Audience
@@ -51,7 +52,9 @@ class Announcer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Redis or the database away: try again next time
+                raise_if_cancelled(error)
                 log.warning("audience: %s", error)
+            raise_if_cancelled()
             await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
 
     async def announce(self) -> None:

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from chassis.bus import BusProvider
-from chassis.consumer import EventConsumer
+from chassis.consumer import EventConsumer, Redelivery
 from chassis.migrations import upgrade
 from chassis.outbox import Outbox
 from chassis.runtime import readiness, service_runtime
@@ -50,6 +50,7 @@ def consumers(
     subject_root: str,
     prefix: str = SERVICE,
     batched: bool = True,
+    redelivery: Redelivery = Redelivery(),
 ) -> list[EventConsumer]:
     """One durable consumer per event family, so a burst of viewers never delays the chat's.
     Batched: each fetched batch in one transaction (the handlers only write to the database)."""
@@ -64,6 +65,7 @@ def consumers(
             subject_root=subject_root,
             batched=batched,
             lock_order=lock_order,
+            redelivery=redelivery,
         )
         for family, events in FAMILIES.items()
     ]
@@ -90,6 +92,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
                 sessions=runtime.sessions,
                 subject_root=settings.subject_root,
                 prefix=settings.durable_name(SERVICE),
+                redelivery=Redelivery.of(settings),
             )
             app.state.consumers, app.state.announcer = followers, announcer
             runtime.run(announcer.run(), "announcer")
@@ -104,6 +107,6 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         return bool(await app.state.redis.ping())
 
     app = create_web_app(service=SERVICE, lifespan=lifespan, max_body_bytes=settings.max_body_bytes)
-    app.state.readiness.update({**readiness(app), "redis": redis_ready})
+    app.state.readiness.update(readiness(app, settings, redis=redis_ready))
     api.install(app)
     return app

@@ -61,6 +61,6 @@ def create_app(settings: ChatSettings) -> FastAPI:
         return bool(await app.state.redis.ping())
 
     app = create_web_app(service=SERVICE, lifespan=lifespan, max_body_bytes=settings.max_body_bytes)
-    app.state.readiness.update({**readiness(app), "redis": redis_ready})
+    app.state.readiness.update(readiness(app, settings, redis=redis_ready))
     api.install(app)
     return app

@@ -12,9 +12,10 @@ from nats.js import JetStreamContext
 
 from chassis.auth import TokenVerifier
 from chassis.bus import BusProvider, publish_event
+from chassis.health import tolerated
 from chassis.web import create_web_app
 from contracts import Envelope, subject_for
-from services.gateway import api, pages, ws
+from services.gateway import api, pages, reminders_api, ws
 from services.gateway.deps import Gateway, gateway_of
 from services.gateway.fanout import Fanout
 from services.gateway.live import Visibility
@@ -32,6 +33,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         name=f"vitrine-{gateway_id}",
         stream=settings.jetstream_stream,
         subject_root=settings.subject_root,
+        replicas=settings.jetstream_replicas,
     )
 
     async def js() -> JetStreamContext:
@@ -61,6 +63,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 "products": settings.products_url,
                 "chat": settings.chat_url,
                 "analytics": settings.analytics_url,
+                "notifications": settings.notifications_url,
             },
             timeout_s=settings.upstream_timeout_s,
         )
@@ -112,7 +115,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         service="gateway",
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
-        readiness={"nats": nats_ready, "redis": redis_ready},
+        # The gateway's sockets live on NATS, its viewer counts on Redis: an outage is ridden
+        # out (viewers resume with since=, presence fails open and catches up); past its bound
+        # a NATS outage drains the gateway, a Redis one by default never does.
+        readiness={
+            "nats": tolerated(nats_ready, bound_s=settings.readiness_nats_outage_bound_s),
+            "redis": tolerated(redis_ready, bound_s=settings.readiness_redis_outage_bound_s),
+        },
     )
     app.add_middleware(
         CORSMiddleware,
@@ -122,6 +131,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         expose_headers=["Location", "Retry-After"],
     )
     app.include_router(api.router)
+    app.include_router(reminders_api.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     return app

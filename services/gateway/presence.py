@@ -20,6 +20,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from chassis.cancellation import raise_if_cancelled
 from contracts import Envelope, new_envelope
 from contracts.presence import active_key, gateway_set, gateways_key, live_key, viewer_key
 from contracts.viewers import ViewerJoined, ViewerLeft, ViewersUpdated
@@ -105,7 +106,9 @@ class Presence:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Redis away: changes stay here and go out next time
+                raise_if_cancelled(error)
                 log.warning("presence sync failed: %s", error)
+            raise_if_cancelled()
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
     async def sync(self) -> None:

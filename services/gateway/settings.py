@@ -13,6 +13,7 @@ class GatewaySettings(ServiceSettings):
     products_url: str = "http://127.0.0.1:8002"
     chat_url: str = "http://127.0.0.1:8003"
     analytics_url: str = "http://127.0.0.1:8004"
+    notifications_url: str = "http://127.0.0.1:8005"
     # A socket whose unsent bytes pass this is too slow: it is dropped and resumes with since=.
     ws_max_buffer_bytes: int = Field(1_000_000, ge=4096)
     # The kernel's send buffer per viewer socket (Linux doubles it; 0: the kernel's own, which
@@ -25,3 +26,7 @@ class GatewaySettings(ServiceSettings):
     presence_ttl_s: int = Field(15, ge=2)
     presence_interval_s: float = Field(1.0, gt=0)
     upstream_timeout_s: float = Field(10.0, gt=0)
+    # A gateway without NATS serves snapshots that never move: past this it is taken out of
+    # its Service so new viewers land on one that has the bus (inf: never; see the README).
+    # Redis only keeps the viewer counts (presence fails open): tolerated for ever by default.
+    readiness_nats_outage_bound_s: float = Field(120.0, ge=0)

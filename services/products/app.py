@@ -64,6 +64,6 @@ def create_app(settings: ProductsSettings) -> FastAPI:
                 await shop_client.aclose()
 
     app = create_web_app(service=SERVICE, lifespan=lifespan, max_body_bytes=settings.max_body_bytes)
-    app.state.readiness.update(readiness(app))
+    app.state.readiness.update(readiness(app, settings))
     api.install(app)
     return app

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from chassis.cancellation import raise_if_cancelled
 from services.products import offers
 from services.products.cards import lock_live
 from services.products.catalog_settings import Deps, shop_of
@@ -69,8 +70,10 @@ class OfferKeeper:
                 await self.sync_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database away: try again next tick
+            except Exception as error:  # the database away: try again next tick
+                raise_if_cancelled(error)
                 log.warning("offers could not be kept in step this time", exc_info=True)
+            raise_if_cancelled()
             await asyncio.sleep(self.deps.settings.offer_tick_s)
 
     async def close_due(self) -> int:

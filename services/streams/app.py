@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.cancellation import raise_if_cancelled
 from chassis.migrations import upgrade
 from chassis.runtime import readiness, service_runtime
 from chassis.secrets import SecretBox
@@ -45,7 +46,9 @@ async def end_abandoned_lives_forever(
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the database away: try again next round
+            raise_if_cancelled(error)
             log.warning("reconnect grace check failed: %s", error)
+        raise_if_cancelled()
         await asyncio.sleep(deps.settings.grace_check_interval_s)
 
 
@@ -66,6 +69,6 @@ def create_app(settings: StreamsSettings) -> FastAPI:
             yield
 
     app = create_web_app(service=SERVICE, lifespan=lifespan, max_body_bytes=settings.max_body_bytes)
-    app.state.readiness.update(readiness(app))
+    app.state.readiness.update(readiness(app, settings))
     api.install(app)
     return app

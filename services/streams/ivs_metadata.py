@@ -65,7 +65,10 @@ DURABLE, EVENTS = "streams-ivs-timed-metadata", "product.>"
 # backoff between them. A call ends within about ATTEMPT_S (botocore's connect timeout, 2 s, plus
 # its read timeout, 5 s: providers/ivs.py) and is begun only if it can end within the budget, so
 # an unreachable IVS gets 2 calls, a throttling one up to MAX_ATTEMPTS. Once the budget is spent
-# the event is raised to the consumer, which NAKs it: it is tried again a second later.
+# the error is raised to the consumer, which NAKs the event: it comes back after the next of
+# CONSUMER_RETRY_DELAYS_S (1 s, then longer) and after CONSUMER_MAX_DELIVER failed deliveries is
+# parked as a dead letter; if the error is a connection refused or reset (chassis.redelivery's
+# `is_outage`), it comes back after a capped, growing delay instead and is never parked.
 EVENT_BUDGET_S = 15.0
 ATTEMPT_S = ivs.CONNECT_TIMEOUT_S + ivs.READ_TIMEOUT_S
 MAX_ATTEMPTS, RETRY_BASE_S, RETRY_MAX_S = 5, 0.2, 2.0

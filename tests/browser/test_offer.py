@@ -48,7 +48,10 @@ async def test_the_host_sees_the_offer_wait_for_the_shop_then_hold_there(
         page = await new_page(token=tokens["admin"], locale="fr-FR")
         await page.goto(f"/admin#/live/{live_id}")
         panel = page.locator("#offer")
-        await expect(panel.locator("#offer-status")).to_have_text("Active en boutique")
+        # Open once the products service has the live's stream.started (a busy run: seconds).
+        await expect(panel.locator("#offer-status")).to_have_text(
+            "Active en boutique", timeout=15_000
+        )
         await expect(panel.get_by_label("Code")).to_have_value(code)
         await expect(panel.locator("#offer-problem")).to_have_text(
             re.compile(r"^Offre pas encore créée en boutique .*: the shop answered 503$"),

@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import eventually
 from tests.support.viewer import WsViewer
 from vitrine.embedded import port_open
 from vitrine.system import free_port
@@ -31,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTED = "Ctrl-C stops everything"
 START_S = 300.0  # a start on a loaded machine, with room to spare
 STOP_S = 60.0
-PORTS = ("postgres", "nats", "redis", "streams", "products", "chat", "analytics", "gateway",
-         "rtmp", "hls")  # fmt: skip
+PORTS = ("postgres", "nats", "redis", "streams", "products", "chat", "analytics", "notifications",
+         "gateway", "rtmp", "hls", "smtp")  # fmt: skip
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -137,6 +138,8 @@ def dev_env(ports: dict[str, int], **extra: str) -> dict[str, str]:
         "PRODUCTS_PORT": str(ports["products"]),
         "CHAT_PORT": str(ports["chat"]),
         "ANALYTICS_PORT": str(ports["analytics"]),
+        "NOTIFICATIONS_PORT": str(ports["notifications"]),
+        "SMTP_URL": f"smtp://127.0.0.1:{ports['smtp']}",
         "GATEWAY_PORT": str(ports["gateway"]),
         "RTMP_INGEST_URL": f"rtmp://127.0.0.1:{ports['rtmp']}/live",
         "HLS_BASE_URL": f"{hls}/hls",
@@ -178,8 +181,9 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
         text = dev.wait_for(STARTED)
         for server in ("postgres", "nats", "valkey"):
             assert f"started embedded {server}" in text
-        for service in ("streams", "products", "chat", "analytics", "gateway"):
+        for service in ("streams", "products", "chat", "analytics", "notifications", "gateway"):
             assert re.search(rf"^  {service} +up in +[\d.]+ s ", text, re.MULTILINE), text
+        assert f"e-mails:   caught in {state_dir.absolute() / 'mail'}" in text, text
         live_id = re.search(r"demo live: \S+/api/live/streams/([0-9a-f-]{36})", text).group(1)
         admin_token = text.split("admin token (12 h):\n", 1)[1].split("\n", 1)[0].strip()
         obs = re.search(r"OBS: +server (\S+) +stream key (\S+)", text)
@@ -206,6 +210,18 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
             assert (obs.group(1), obs.group(2)) == (
                 shown["obs"]["server"], shown["obs"]["stream_key"],
             )  # fmt: skip
+
+            # The reminder's confirmation lands in the local SMTP catcher, as a file.
+            async def reminded() -> bool:
+                answer = await client.post(
+                    f"/api/live/streams/{live_id}/reminders", json={"email": "new@example.com"}
+                )
+                return answer.status_code in (200, 201)
+
+            await eventually(reminded, timeout=30)
+            caught = lambda: list((state_dir / "mail").glob("*.eml"))  # noqa: E731
+            await eventually(caught, timeout=30)
+            assert b"To: new@example.com" in caught()[0].read_bytes()
         viewer = await WsViewer.open(gateway, live_id)
         assert (await viewer.next_of("snapshot"))["data"]["stream"]["id"] == live_id
         await viewer.close()

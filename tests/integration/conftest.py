@@ -6,6 +6,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from tests.conftest import auth
+from tests.support.consumer_world import world  # noqa: F401 (a fixture, for consumer tests)
 from tests.support.services import jetstream
 
 

@@ -25,6 +25,10 @@ def declared_tables(service: str) -> MetaData:
         from services.chat.models import ChatBase
 
         return ChatBase.metadata
+    if service == "notifications":
+        from services.notifications.models import metadata as notifications
+
+        return notifications
     from services.analytics.models import metadata
 
     return metadata
@@ -62,4 +66,4 @@ async def test_migrating_twice_is_harmless_and_leaves_no_drift_from_the_models(e
 
 
 def test_every_migrated_service_is_checked():
-    assert set(MIGRATED) == {"streams", "products", "chat", "analytics"}
+    assert set(MIGRATED) == {"streams", "products", "chat", "analytics", "notifications"}

@@ -14,6 +14,7 @@ import pytest
 from tests.support.shopify import FakeShopify, running_shopify
 from tests.support.tcpproxy import TcpProxy
 from tests.support.woocommerce import FakeShop, running_shop
+from vitrine.mailcatcher import MailCatcher
 from vitrine.services import SERVICES, spec
 from vitrine.system import System, free_port
 
@@ -48,12 +49,20 @@ def shopify_shop() -> Iterator[FakeShopify]:
 
 
 @pytest.fixture(scope="session")
+def mail() -> Iterator[MailCatcher]:
+    """The SMTP server the system's notifications service sends to; it keeps every message."""
+    with MailCatcher(port=free_port()) as catcher:
+        yield catcher
+
+
+@pytest.fixture(scope="session")
 async def system(
     env: dict,
     nats_proxy: TcpProxy,
     tmp_path_factory,
     woocommerce_shop: FakeShop,
     shopify_shop: FakeShopify,
+    mail: MailCatcher,
 ) -> AsyncIterator[System]:
     variables = {key.upper(): str(value) for key, value in env.items()}
     shops_ca = Path(tmp_path_factory.mktemp("shops")) / "shops.pem"
@@ -64,6 +73,7 @@ async def system(
         "SHOP_CA_BUNDLE": str(shops_ca),
         "WOOCOMMERCE_WEBHOOK_SECRET": WOOCOMMERCE_WEBHOOK_SECRET,
         "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_WEBHOOK_SECRET,
+        "SMTP_URL": mail.url,
     }
     for name in SERVICES:
         chosen = spec(name)

@@ -2,6 +2,9 @@
 docker-compose.yml."""
 
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,11 +15,17 @@ from pydantic import ValidationError
 from services.gateway.settings import GatewaySettings
 from services.streams.settings import StreamsSettings
 from vitrine import nginx_rtmp
-from vitrine.services import SERVICES
+from vitrine.services import SERVICES, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-OUR_IMAGE = "vitrine:latest"  # built from deploy/Dockerfile; overlays set the real tag
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+OUR_IMAGE = f"vitrine:{VERSION}"  # built from deploy/Dockerfile; overlays may set their registry
+# Beside the resources, never among them: applying again would overwrite the real Secret.
+EXAMPLES = {"secret.example.yaml"}
+# Kustomize replacements, listed under `replacements`: not manifests.
+REPLACEMENTS = {"migrate-job-name.yaml"}
+MIGRATE_JOB = "vitrine-migrate-release"  # named vitrine-migrate-<tag> by the build
 REQUIRED = {
     "DATABASE_URL",
     "NATS_URL",
@@ -28,7 +37,7 @@ REQUIRED = {
 SECRETS = {
     "DATABASE_URL", "JWT_SECRET", "VITRINE_SECRET_KEY", "RTMP_CALLBACK_SECRET",
     "WOOCOMMERCE_WEBHOOK_SECRET",
-    "SHOPIFY_WEBHOOK_SECRET",
+    "SHOPIFY_WEBHOOK_SECRET", "SMTP_URL", "VAPID_PRIVATE_KEY",
 }  # fmt: skip
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
@@ -62,8 +71,13 @@ def _config() -> dict[str, str]:
     return _one("ConfigMap", "vitrine-config")["data"]
 
 
+def _example_secret() -> dict:
+    (secret,) = yaml.safe_load_all((K8S / "secret.example.yaml").read_text())
+    return secret
+
+
 def _secret() -> dict[str, str]:
-    return _one("Secret", "vitrine-secrets")["stringData"]
+    return _example_secret()["stringData"]
 
 
 def _k8s_env() -> dict[str, str]:
@@ -127,7 +141,9 @@ def test_kustomization_lists_every_manifest_and_each_parses():
     assert len(listed) == len(set(listed))
     for name in listed:
         assert (K8S / name).is_file(), f"{name} is listed in kustomization.yaml but missing"
-    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"} - EXAMPLES
+    on_disk -= REPLACEMENTS
+    assert [entry["path"] for entry in _kustomization()["replacements"]] == sorted(REPLACEMENTS)
     assert on_disk == set(listed), "a manifest in deploy/k8s is not in kustomization.yaml"
     for doc in _manifests():
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
@@ -158,9 +174,21 @@ def test_variables_match_docker_compose():
         ]
 
 
+def test_the_secret_is_an_example_to_create_once_never_a_resource_that_overwrites_it():
+    assert not [doc for doc in _manifests() if doc["kind"] == "Secret"]
+    assert not EXAMPLES & set(_kustomization()["resources"])
+    example = _example_secret()
+    assert (example["kind"], example["metadata"]["name"]) == ("Secret", "vitrine-secrets")
+    assert example["metadata"]["namespace"] == "vitrine"
+    for doc, container in _vitrine_containers():  # what every pod reads is that Secret
+        refs = [ref["secretRef"]["name"] for ref in container["envFrom"] if "secretRef" in ref]
+        assert refs == ["vitrine-secrets"], doc["metadata"]["name"]
+    readme = (ROOT / "README.md").read_text()
+    assert "kubectl apply -f" in readme and "secret.example.yaml" in readme
+
+
 def test_secrets_are_in_the_secret_with_placeholders_to_replace():
     assert set(_secret()) == SECRETS
-    assert _one("Secret", "vitrine-secrets")["metadata"]["name"] == "vitrine-secrets"
     for name, value in _secret().items():
         assert "replace" in value, f"{name} does not look like a placeholder"
     assert _config()["VITRINE_ENV"] == "production"
@@ -192,7 +220,12 @@ def test_images_are_pinned_to_a_tag():
     for image in images:
         tag = image.rpartition("/")[2].partition(":")[2]
         assert tag, f"{image} has no tag"
-        assert tag != "latest" or image == OUR_IMAGE, f"{image} is not pinned"
+        assert tag != "latest", f"{image} is not pinned"
+        # A patch release, not a moving major or minor tag.
+        assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{image} is not pinned to a release"
+    # The release's version, in one place for overlays to change.
+    (ours,) = [image for image in _kustomization()["images"] if image["name"] == "vitrine"]
+    assert ours["newTag"] == VERSION
 
 
 def test_workloads_run_as_non_root_with_a_read_only_root():
@@ -232,11 +265,12 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
         assert context["runAsUser"] == uid
         commands[doc["metadata"]["name"]] = container["args"]
     assert commands == {
-        "vitrine-migrate": ["migrate"],
+        MIGRATE_JOB: ["migrate"],
         "streams": ["serve", "streams"],
         "products": ["serve", "products"],
         "chat": ["serve", "chat"],
         "analytics": ["serve", "analytics"],
+        "notifications": ["serve", "notifications"],
         "gateway": ["serve", "gateway"],
     }
     served = {args[1] for args in commands.values() if args[0] == "serve"}
@@ -250,6 +284,7 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
         ("products", "PRODUCTS_PORT"),
         ("chat", "CHAT_PORT"),
         ("analytics", "ANALYTICS_PORT"),
+        ("notifications", "NOTIFICATIONS_PORT"),
         ("gateway", "GATEWAY_PORT"),
     ],
 )
@@ -274,15 +309,114 @@ def test_services_probe_and_expose_their_configured_port(service, port_variable)
 
 
 def test_replicas_and_disruption_budgets():
-    assert _one("Deployment", "gateway")["spec"]["replicas"] == 2
+    # The autoscaler owns the gateway's count; a `replicas` would reset it on every apply.
+    gateway = _one("Deployment", "gateway")
+    assert "replicas" not in gateway["spec"]
+    scaler = _one("HorizontalPodAutoscaler", "gateway")["spec"]
+    assert scaler["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": "gateway"}  # fmt: skip
+    assert 2 <= scaler["minReplicas"] < scaler["maxReplicas"]
+    assert {m["resource"]["name"] for m in scaler["metrics"]} == {"cpu"}
     # Safe: only the holder of the outbox relay's advisory lock publishes.
     assert _one("Deployment", "streams")["spec"]["replicas"] == 2
-    budget = _one("PodDisruptionBudget", "gateway")["spec"]
-    assert (
-        budget["selector"]["matchLabels"]
-        == _one("Deployment", "gateway")["spec"]["selector"]["matchLabels"]
+    for doc in _manifests():
+        if doc["kind"] != "Deployment" or doc["spec"].get("replicas", 2) < 2:
+            continue  # redis: one pod, which a budget would keep from ever being drained
+        budget = _one("PodDisruptionBudget", doc["metadata"]["name"])["spec"]
+        assert budget["selector"]["matchLabels"] == doc["spec"]["selector"]["matchLabels"]
+        assert budget.get("minAvailable") == 1 or budget.get("maxUnavailable") == 1
+
+
+def test_the_migrate_job_gates_every_service_with_a_schema():
+    assert _one("Job", MIGRATE_JOB)["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "migrate"
+    ]
+    for doc in _manifests():
+        if doc["kind"] != "Deployment" or doc["metadata"]["name"] not in SERVICES:
+            continue
+        name = doc["metadata"]["name"]
+        waits = [c["args"] for c in _pod(doc).get("initContainers", [])]
+        if spec(name).migrate is None:
+            assert waits == [], name  # the gateway keeps nothing in PostgreSQL
+            continue
+        (args,) = waits
+        assert args[:2] == ["migrate", "--wait"] and args[-1] == name, name
+        assert "--timeout" in args, name
+
+
+def test_only_the_gateway_is_reachable_from_outside():
+    policies = {d["metadata"]["name"]: d["spec"] for d in _manifests()
+                if d["kind"] == "NetworkPolicy"}  # fmt: skip
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    open_to_all = [
+        policy["podSelector"] for policy in policies.values()
+        for rule in policy.get("ingress", []) if "from" not in rule
+    ]  # fmt: skip
+    assert open_to_all == [{"matchLabels": {"app.kubernetes.io/name": "gateway"}}]
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in _manifests()
+        if d["kind"] in {"Deployment", "StatefulSet"}
+    }
+    selected = {
+        name
+        for policy in policies.values()
+        if policy["podSelector"] and policy.get("ingress")
+        for name, labels in pods.items()
+        if _selects(policy["podSelector"], labels)
+    }
+    assert selected == set(pods), "a workload no policy lets anything reach"
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    assert set(selector) <= {"matchLabels", "matchExpressions"}
+    matched = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        matched &= labels.get(expression["key"]) in expression["values"]
+    return matched
+
+
+def test_the_service_monitor_scrapes_every_vitrine_service():
+    (monitor,) = yaml.safe_load_all((K8S / "monitoring" / "servicemonitor.yaml").read_text())
+    assert monitor["kind"] == "ServiceMonitor"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    scraped = {
+        doc["metadata"]["name"]
+        for doc in _manifests()
+        if doc["kind"] == "Service"
+        and _selects(monitor["spec"]["selector"], doc["metadata"]["labels"])
+    }
+    assert scraped == {name for name in SERVICES if _has(("Deployment", name))}
+    for name in scraped:
+        ports = {port["name"] for port in _one("Service", name)["spec"]["ports"]}
+        assert endpoint["port"] in ports, name
+
+
+def _has(kind_and_name: tuple[str, str]) -> bool:
+    return any((d["kind"], d["metadata"]["name"]) == kind_and_name for d in _manifests())
+
+
+def test_the_stream_is_replicated_on_every_nats_server():
+    assert int(_config()["JETSTREAM_REPLICAS"]) == _one("StatefulSet", "nats")["spec"]["replicas"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl (kustomize) here")
+@pytest.mark.parametrize("directory", [K8S, K8S / "monitoring"])
+def test_kustomize_builds_the_manifests(directory: Path):
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
     )
-    assert budget["minAvailable"] == 1
+    assert built.returncode == 0, built.stderr
+    docs = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    assert docs and all(doc["metadata"].get("namespace") in ("vitrine", None) for doc in docs)
+    for doc in docs:
+        for container in _containers(_pod(doc)) if doc["kind"] in WORKLOADS else []:
+            assert not container["image"].endswith(":latest"), container["image"]
+    jobs = [doc["metadata"]["name"] for doc in docs if doc["kind"] == "Job"]
+    # One Job per release: applying a new image creates a new Job instead of being refused.
+    assert jobs == ([f"vitrine-migrate-{VERSION}"] if directory == K8S else [])
 
 
 @pytest.mark.parametrize(
@@ -309,7 +443,7 @@ def test_nats_runs_jetstream_on_file_storage_with_sync_always():
     store_dir = _setting(jetstream, "store_dir")
     nats = _one("StatefulSet", "nats")
     (container,) = _pod(nats)["containers"]
-    assert container["image"] == "nats:2.10"
+    assert container["image"].startswith("nats:2.10.")
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     (claim,) = nats["spec"]["volumeClaimTemplates"]
     assert mounts[claim["metadata"]["name"]] == store_dir, "JetStream must store on the PVC"

@@ -7,6 +7,7 @@ import { formatPrice, formatTime, t } from "./i18n.js";
 import { LiveSocket } from "./livesocket.js";
 import { LiveState, el } from "./livestate.js";
 import { offerPanel } from "./offer.js";
+import { remindersPanel } from "./reminders_admin.js";
 import { copyField, notice } from "./ui.js";
 
 const TIMEOUT_S = 300;
@@ -204,6 +205,7 @@ export async function showControl(view, streamId) {
   };
 
   const offer = offerPanel(live, act);
+  const reminders = remindersPanel(live, act);
 
   // --- chat moderation --------------------------------------------------------------------------
   const options = await api(`${live}/chat`).catch(() => ({ enabled: true, slow_mode_s: 0 }));
@@ -238,6 +240,7 @@ export async function showControl(view, streamId) {
     el("section", { id: "control-head", class: "wide", "aria-labelledby": "control-title" }),
     el("section", { id: "figures", "aria-live": "off" }),
     offer.section,
+    reminders.section,
     el("section", { "aria-labelledby": "chat-mod-title" },
       el("h2", { id: "chat-mod-title", text: t("control.chat") }),
       el("label", { class: "row checkbox" }, el("input", { type: "checkbox", id: "chat-enabled", checked: options.enabled,
@@ -269,12 +272,13 @@ export async function showControl(view, streamId) {
   renderHeader();
   renderProducts();
   renderChat();
-  await Promise.all([loadAnalytics(), offer.refresh()]);
+  await Promise.all([loadAnalytics(), offer.refresh(), reminders.refresh()]);
   if (!view.isConnected) return;
   sample();
   sampler = setInterval(async () => {
     if (analytics !== null) await loadAnalytics();
     await offer.refresh();
+    await reminders.refresh();
     sample();
   }, 5_000);
   socket = new LiveSocket(streamId, {

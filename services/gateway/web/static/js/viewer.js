@@ -11,6 +11,7 @@ import { LiveSocket } from "./livesocket.js";
 import { LiveState, el } from "./livestate.js";
 import { Player } from "./player.js";
 import { ReplayTimeline, loadReplay } from "./replay.js";
+import { showReminders } from "./reminders.js";
 
 const $ = (id) => document.getElementById(id);
 const state = new LiveState();
@@ -202,6 +203,7 @@ function renderStream() {
   const stream = state.stream;
   if (state.deleted || !stream) {
     $("live").hidden = true;
+    showReminders(null);
     player.play(null);
     notice(t("live.notfound"));
     return;
@@ -214,6 +216,7 @@ function renderStream() {
   badge.className = `badge ${replayUrl ? "replay" : stream.status}`;
   badge.textContent = t(replayUrl ? "live.replay"
     : { live: "live.badge", scheduled: "live.scheduled", ended: "live.ended" }[stream.status]);
+  showReminders(replayUrl ? null : stream);
   $("live-when").textContent =
     replayUrl && stream.started_at ? t("live.aired", { when: formatDate(stream.started_at) })
       : stream.status === "scheduled" && stream.scheduled_at
