@@ -212,14 +212,6 @@ class OutboxRelay:
         """Publish one batch of pending rows in order; returns how many were sent."""
         t = self.table
         async with self.engine.begin() as conn:
-            bus = await self.bus.get()
-            window_s = await self._duplicate_window_s(bus)
-            # Pending longer than JetStream remembers ids: an earlier attempt (a relay that died
-            # between its publish and marking the row) may be stored, and a re-publish would not
-            # be dropped. Those are looked for in the stream first.
-            in_doubt = sa.func.now() - t.c.created_at > sa.func.make_interval(
-                0, 0, 0, 0, 0, 0, max(window_s - IN_DOUBT_MARGIN_S, 0)
-            )
             rows = (
                 await conn.execute(
                     sa.select(
@@ -229,7 +221,7 @@ class OutboxRelay:
                         t.c.envelope,
                         t.c.headers,
                         t.c.created_at,
-                        in_doubt.label("in_doubt"),
+                        sa.func.extract("epoch", sa.func.now() - t.c.created_at).label("age_s"),
                     )
                     .where(t.c.published_at.is_(None))
                     .order_by(t.c.seq)
@@ -239,7 +231,12 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            stored = await stored_ids(bus, [row for row in rows if row.in_doubt])
+            bus = await self.bus.get()
+            # Pending longer than JetStream remembers ids: an earlier attempt (a relay that died
+            # between its publish and marking the row) may be stored, and a re-publish would not
+            # be dropped. Those are looked for in the stream first.
+            doubt_after_s = await self._duplicate_window_s(bus) - IN_DOUBT_MARGIN_S
+            stored = await stored_ids(bus, [row for row in rows if row.age_s > doubt_after_s])
             if stored:
                 log.info(
                     "outbox relay: %d events found already stored, not sent again", len(stored)

@@ -5,7 +5,6 @@ A push service answering 404 or 410 says the subscription is gone for good: the 
 removes it. 429 and 5xx are worth another attempt; any other refusal is not.
 """
 
-import base64
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from services.notifications.mailer import SendFailed
+from services.notifications.tokens import b64url, unb64url
 
 # RFC 8292 allows 24 h at most; some push services refuse a token that close to it.
 VAPID_TTL_S = 12 * 3600
@@ -29,14 +29,6 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 class SubscriptionGone(Exception):
     """The push service no longer knows this subscription (404/410)."""
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def load_key(value: str) -> ec.EllipticCurvePrivateKey:

@@ -24,11 +24,12 @@ class BadToken(Exception):
     """Not a token we signed for this purpose."""
 
 
-def _b64(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Base64url without padding, as links and Web Push keys carry it."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -42,7 +43,7 @@ class Signer:
         return hmac.new(self.key, message, hashlib.sha256).digest()[:16]
 
     def sign(self, purpose: Purpose, subscription_id: UUID) -> str:
-        return f"{_b64(subscription_id.bytes)}.{_b64(self._mac(purpose, subscription_id))}"
+        return f"{b64url(subscription_id.bytes)}.{b64url(self._mac(purpose, subscription_id))}"
 
     def verify(self, purpose: Purpose, token: str) -> UUID:
         """The subscription the token names, or `BadToken`."""
@@ -50,8 +51,8 @@ class Signer:
             raise BadToken
         head, mac = token.split(".")
         try:
-            subscription_id = UUID(bytes=_unb64(head))
-            given = _unb64(mac)
+            subscription_id = UUID(bytes=unb64url(head))
+            given = unb64url(mac)
         except (ValueError, binascii.Error):
             raise BadToken from None
         if not hmac.compare_digest(given, self._mac(purpose, subscription_id)):
