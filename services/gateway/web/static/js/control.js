@@ -48,7 +48,8 @@ export async function showControl(view, streamId) {
 
   // --- the live and its lifecycle ---------------------------------------------------------------
   const renderHeader = () => {
-    $("control-head").replaceChildren(
+    // replaceChildren() writes a null as the text "null": the parts a live lacks are left out.
+    $("control-head").replaceChildren(...[
       el("div", { class: "row" },
         el("h1", { id: "control-title", text: stream.title }),
         el("span", { class: `badge ${stream.status}`, text: t(`status.${stream.status}`) }),
@@ -64,7 +65,8 @@ export async function showControl(view, streamId) {
         text: t("control.refused", { key: stream.last_refused_publish.key,
           when: formatTime(stream.last_refused_publish.at), reason: stream.last_refused_publish.reason }) }) : null,
       stream.stream_key ? copyField(t("obs.server"), stream.obs?.server ?? stream.ingest_url, "obs-server") : null,
-      stream.stream_key ? copyField(t("obs.key"), stream.obs?.stream_key ?? stream.stream_key, "obs-key") : null);
+      stream.stream_key ? copyField(t("obs.key"), stream.obs?.stream_key ?? stream.stream_key, "obs-key") : null,
+    ].filter(Boolean));
   };
   const transition = (verb) => act(async () => {
     stream = await api(`${live}/${verb}`, { method: "POST" });
