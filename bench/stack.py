@@ -15,7 +15,7 @@ from bench.isolation import isolated_env, process_env
 from chassis.auth import issue_token
 from chassis.settings import INSECURE_JWT_SECRET
 from vitrine.services import SERVICES
-from vitrine.system import System, free_port
+from vitrine.system import System, free_ports
 
 RESULTS = Path(__file__).with_name("results")
 HOST = "127.0.0.1"
@@ -30,7 +30,7 @@ async def running_system(
         log_dir = RESULTS / "logs" / env["run_id"]
         system = System(
             env=process_env(env),
-            ports={name: free_port() for name in SERVICES},
+            ports=free_ports(SERVICES),
             log_dir=log_dir,
             per_service=per_service or {},
         )

@@ -26,7 +26,7 @@ import pytest
 from tests.conftest import eventually
 from tests.support.viewer import WsViewer
 from vitrine.embedded import port_open
-from vitrine.system import free_port
+from vitrine.system import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTED = "Ctrl-C stops everything"
@@ -123,7 +123,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in PORTS}
+    return free_ports(PORTS)
 
 
 def dev_env(ports: dict[str, int], **extra: str) -> dict[str, str]:

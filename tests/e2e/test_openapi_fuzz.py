@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vitrine.services import SERVICES, spec
-from vitrine.system import System, free_port
+from vitrine.system import System, free_ports
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 BUDGET_S = 15  # of generated requests per service: about a thousand each on two cores
@@ -42,7 +42,7 @@ async def fuzzed(env: dict, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
             await chosen.migrate(chosen.settings(**isolated))  # type: ignore[call-arg]
     system = System(
         env={key.upper(): str(value) for key, value in isolated.items()},
-        ports={name: free_port() for name in SERVICES},
+        ports=free_ports(SERVICES),
         log_dir=Path(tmp_path_factory.mktemp("fuzz-logs")),
     )
     await asyncio.to_thread(system.start)

@@ -16,7 +16,7 @@ from tests.support.tcpproxy import TcpProxy
 from tests.support.woocommerce import FakeShop, running_shop
 from vitrine.mailcatcher import MailCatcher
 from vitrine.services import SERVICES, spec
-from vitrine.system import System, free_port
+from vitrine.system import System, free_port, free_ports
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +81,7 @@ async def system(
             await chosen.migrate(chosen.settings(**env))  # type: ignore[call-arg]
     running = System(
         env={**variables, "HUB_LINGER_S": "1"},
-        ports={name: free_port() for name in SERVICES},
+        ports=free_ports(SERVICES),
         log_dir=Path(tmp_path_factory.mktemp("logs")),
         per_service={"streams": {"NATS_URL": f"nats://127.0.0.1:{nats_proxy.port}"}},
     )
