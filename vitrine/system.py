@@ -1,6 +1,5 @@
 """The whole system as separate processes, one per service, as `make dev` runs it."""
 
-import contextlib
 import os
 import socket
 import subprocess
@@ -23,21 +22,25 @@ STALL_S = 120.0
 NOTE_EVERY_S = 10.0  # a line on what is still starting, so a slow start is never silent
 
 
+# Ports this process has handed out: bind(0) may give the same port twice in a row (seen: an
+# nginx given one port for RTMP and HTTP), and none of them is listening yet when the next is asked.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nothing listens on right now, and not one this process handed out before."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def free_ports(names: Iterable[str]) -> dict[str, int]:
-    """A distinct free TCP port for each name: the probes stay bound until all are chosen, so
-    the system cannot hand the same port out twice (one call after another, it may)."""
-    with contextlib.ExitStack() as stack:
-        probes = {name: stack.enter_context(socket.socket()) for name in names}
-        for probe in probes.values():
-            probe.bind(("127.0.0.1", 0))
-        return {name: int(probe.getsockname()[1]) for name, probe in probes.items()}
+    """A distinct free port for each name."""
+    return {name: free_port() for name in names}
 
 
 class ServiceFailed(RuntimeError):
