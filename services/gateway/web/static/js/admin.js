@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { mountSignIn, onAuthChange, user } from "./auth.js";
 import { formatDate, languageButton, onLanguageChange, t, translate } from "./i18n.js";
 import { el } from "./livestate.js";
-import { showControl, stopControl } from "./control.js";
+import { refusedPublish, showControl, stopControl } from "./control.js";
 import { copyField, notice } from "./ui.js";
 
 const root = document.getElementById("view");
@@ -97,6 +97,7 @@ async function showSettings(view) {
     const keys = PLATFORM_KEYS[platform] || { config: [], secrets: [] };
     const same = platform === settings.platform;
     form.replaceChildren(
+      refusedPublish(settings.last_refused_publish) ?? "",
       el("label", { for: "platform", text: t("settings.platform") }),
       el("select", { id: "platform", name: "platform", onchange: (e) => render(e.target.value) },
         Object.keys(PLATFORM_KEYS).map((p) => el("option", { value: p, selected: p === platform,

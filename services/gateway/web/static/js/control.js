@@ -21,6 +21,14 @@ function encoderState(state) {
   return label === `encoder.${state}` ? state : label;
 }
 
+/** « Last refused publish: key …1234, 14:02, ended live », or null when none was refused. */
+export function refusedPublish(refused) {
+  if (!refused) return null;
+  return el("p", { class: "notice", id: "refused-publish", role: "status",
+    text: t("control.refused", { key: refused.key, when: formatTime(refused.at),
+      reason: t(`refused.${refused.reason}`) }) });
+}
+
 export function stopControl() {
   socket?.stop();
   socket = null;
@@ -61,9 +69,7 @@ export async function showControl(view, streamId) {
         el("a", { href: `/live/${streamId}`, target: "_blank", text: t("admin.watch") })),
       stream.provider_state ? el("p", { class: "muted", id: "encoder-state",
         text: t("control.encoder", { state: encoderState(stream.provider_state) }) }) : null,
-      stream.last_refused_publish ? el("p", { class: "notice", id: "refused-publish", role: "status",
-        text: t("control.refused", { key: stream.last_refused_publish.key,
-          when: formatTime(stream.last_refused_publish.at), reason: stream.last_refused_publish.reason }) }) : null,
+      refusedPublish(stream.last_refused_publish),
       stream.stream_key ? copyField(t("obs.server"), stream.obs?.server ?? stream.ingest_url, "obs-server") : null,
       stream.stream_key ? copyField(t("obs.key"), stream.obs?.stream_key ?? stream.stream_key, "obs-key") : null,
     ].filter(Boolean));
