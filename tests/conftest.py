@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -170,3 +171,16 @@ async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def on_air(gateway: Any, admin: dict, live_id: str) -> None:
+    """Start the live through the gateway and wait until the products service has heard it (its
+    offer opens): its live prices are to pay from then on."""
+    started = await gateway.post(f"/api/live/streams/{live_id}/start", headers=admin)
+    assert started.status_code == 200, started.text
+
+    async def heard() -> bool:
+        offer = await gateway.get(f"/api/live/streams/{live_id}/offer", headers=admin)
+        return bool(offer.json()["status"] == "open")
+
+    await eventually(heard)

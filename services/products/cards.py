@@ -30,6 +30,14 @@ def price_in_live(item: LiveStreamProduct, product: Product, live: Live) -> Deci
     )
 
 
+def price_to_pay(item: LiveStreamProduct, product: Product, live: Live) -> Decimal:
+    """What a cart's line costs now: the live price from the live's start (when the shop is
+    given the code that makes it real) until its offer closes, the catalog price otherwise."""
+    started = live.status is not StreamStatus.SCHEDULED
+    found = price_in_live(item, product, live) if started else None
+    return found if found is not None else product.price  # a live price of 0.00 is one
+
+
 def card(
     item: LiveStreamProduct, product: Product, *, live: Live, promo_readable: bool
 ) -> LiveProduct:

@@ -21,7 +21,7 @@ from sqlmodel import col
 from chassis.auth import Principal
 from contracts.products import CartAdded
 from services.products import domain
-from services.products.cards import live_status, price_in_live
+from services.products.cards import live_status, price_to_pay
 from services.products.catalog_settings import Deps
 from services.products.checkout import cart_checkout
 from services.products.models import (
@@ -284,16 +284,12 @@ def _check_can_hold(
     )
 
 
-def _or_price(live_price: Decimal | None, price: Decimal) -> Decimal:
-    return live_price if live_price is not None else price  # a live price of 0.00 is one
-
-
 def _priced(item: LiveStreamProduct, product: Product, live: Live) -> dict[str, Any]:
-    """A line's fields as the product is now: the live price to pay (while the live's offer
-    holds), the catalog price beside."""
+    """A line's fields as the product is now: the price to pay (`price_to_pay`), the catalog
+    price beside."""
     return {
         "name": product.name,
-        "unit_price": _or_price(price_in_live(item, product, live), product.price),
+        "unit_price": price_to_pay(item, product, live),
         "regular_price": product.price,
         "currency": product.currency,
         "external_id": product.external_id,

@@ -54,14 +54,15 @@ async def _follow(
     live.updated_at = datetime.now(UTC)
     await session.flush()
     if before is StreamStatus.SCHEDULED and live.status is not StreamStatus.SCHEDULED:
-        await _reveal_promo_codes(session, live=live, outbox=outbox)
+        await _announce_the_start(session, live=live, outbox=outbox)
         await offers.open_offer(session, outbox=outbox, live=live)
     if before is not StreamStatus.ENDED and live.status is StreamStatus.ENDED:
         await offers.live_ended(session, outbox=outbox, live=live)
 
 
-async def _reveal_promo_codes(session: AsyncSession, *, live: Live, outbox: Outbox) -> None:
-    """The live started: its viewers learn the promo codes kept from them until now."""
+async def _announce_the_start(session: AsyncSession, *, live: Live, outbox: Outbox) -> None:
+    """The live started: its viewers learn the promo codes kept from them until now, and the
+    live prices are to pay from now on (carts follow)."""
     rows = (
         await session.execute(
             sa.select(LiveStreamProduct, Product)
@@ -69,7 +70,11 @@ async def _reveal_promo_codes(session: AsyncSession, *, live: Live, outbox: Outb
             .where(
                 col(LiveStreamProduct.stream_id) == live.stream_id,
                 col(LiveStreamProduct.visible),
-                col(LiveStreamProduct.promo_code).is_not(None),
+                sa.or_(
+                    col(LiveStreamProduct.promo_code).is_not(None),
+                    col(LiveStreamProduct.special_price).is_not(None),
+                    sa.literal(live.offer_percent_off is not None),
+                ),
             )
             .order_by(col(LiveStreamProduct.position), col(LiveStreamProduct.product_id))
         )

@@ -302,6 +302,18 @@ class ShopCoupon(ProductsBase, table=True):
     created_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
     updated_at: datetime = Column(default_factory=utcnow, sa_type=Timestamp)
 
+    def want(self, spec: dict[str, Any], *, active: bool) -> bool:
+        """Bring the row to `spec`: a change is due to the shop at once (a new version)."""
+        if self.spec == spec and self.active == active:
+            return False
+        now = utcnow()
+        self.spec, self.active = spec, active
+        self.version += 1
+        self.attempts = 0
+        self.next_attempt_at = now
+        self.updated_at = now
+        return True
+
 
 class ShopWebhook(ProductsBase, table=True):
     """A shop's webhook delivery, handled once (Shopify's `X-Shopify-Webhook-Id`, WooCommerce's

@@ -18,7 +18,7 @@ from sqlmodel import col
 from chassis.outbox import Outbox
 from contracts.products import LiveOffer as LiveOfferTerms
 from contracts.products import OfferClosed, OfferOpened, OfferUpdated, ProductUpdated
-from services.products import domain
+from services.products import cart_coupons, domain
 from services.products.cards import public_card
 from services.products.catalog_settings import offer_window_s
 from services.products.models import (
@@ -322,29 +322,16 @@ async def place(session: AsyncSession, *, outbox: Outbox, live: Live, offer: Liv
                 )
             )
             changed = True
-        elif changed_spec(row, spec, active=True):
+        elif row.want(spec.as_json(), active=True):
             row.group_key = group_key
             changed = True
     for row in existing.values():  # no longer wanted: withdrawn from the shop
         if row.active:
-            changed_spec(row, CouponSpec.from_json(row.spec), active=False)
+            row.want(row.spec, active=False)
             changed = True
     await session.flush()
+    await cart_coupons.follow_offer(session, stream_id=live.stream_id)
     return changed
-
-
-def changed_spec(row: ShopCoupon, spec: CouponSpec, *, active: bool) -> bool:
-    """Bring a coupon's row to `spec`; a change is due to the shop at once (a new version)."""
-    wanted = spec.as_json()
-    if row.spec == wanted and row.active == active:
-        return False
-    now = _now()
-    row.spec, row.active = wanted, active
-    row.version += 1
-    row.attempts = 0
-    row.next_attempt_at = now
-    row.updated_at = now
-    return True
 
 
 async def tell(

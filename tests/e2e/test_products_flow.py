@@ -3,7 +3,7 @@
 import asyncio
 import secrets
 
-from tests.conftest import auth
+from tests.conftest import auth, on_air
 from tests.support.viewer import WsViewer
 
 
@@ -82,6 +82,7 @@ async def test_a_viewer_clicks_and_adds_to_cart_once_per_idempotency_key(gateway
         json={"product_id": product["id"], "special_price": "49.90"},
         headers=admin,
     )
+    await on_air(gateway, admin, live_id)
     session = f"viewer-{secrets.token_hex(6)}"
     clicked = await gateway.post(
         f"/api/live/streams/{live_id}/products/{product['id']}/click", json={"session_id": session}

@@ -17,7 +17,7 @@ from chassis.settings import INSECURE_JWT_SECRET
 from services.products.app import create_app, migrate
 from services.products.settings import ProductsSettings
 from tests.conftest import auth
-from tests.integration.test_products_service import add_to_live, events_of, new_product
+from tests.integration.test_products_service import add_to_live, events_of, new_product, on_air
 from tests.support.services import serving
 
 
@@ -118,6 +118,7 @@ async def test_a_line_carries_its_image_the_catalog_price_to_strike_and_the_stoc
          "images": ["https://cdn.example/coat.jpg", "https://cdn.example/coat-2.jpg"]},
         {"price": "19.90"},
     )  # fmt: skip
+    await on_air(client, js, env, admin, stream_id)
     viewer = Viewer(client)
     assert (await viewer.add(stream_id, coat["id"], 2)).status_code == 201
     added = await viewer.add(stream_id, scarf["id"])
@@ -339,11 +340,12 @@ async def test_a_user_without_a_cart_takes_the_session_cart_as_it_is(
 
 
 async def test_claiming_into_a_users_cart_adds_quantities_within_99_and_the_stock(
-    client: httpx.AsyncClient, admin: dict
+    client: httpx.AsyncClient, js: JetStreamContext, env: dict, admin: dict
 ) -> None:
     stream_id, (scarce, plenty, new) = await live_showing(
         client, admin, {"stock": 3}, {}, {"special_price": "5.00"}
     )
+    await on_air(client, js, env, admin, stream_id)
     user = Viewer(client, headers=signed_in_user())
     await user.add(stream_id, scarce["id"], 2)
     mine = (await user.add(stream_id, plenty["id"], 98)).json()

@@ -301,6 +301,50 @@ async def test_the_whole_cart_lands_in_the_shop_checkout_at_the_live_prices(
     assert woocommerce.store.coupon(code)["usage_count"] == 1  # type: ignore[index]
 
 
+async def test_a_cart_s_own_coupon_follows_its_live_s_offer_to_its_close(
+    client: httpx.AsyncClient, woocommerce: FakeShop, js: JetStreamContext, env: dict, admin: dict
+) -> None:
+    scarf, belt = await shop_products(client, woocommerce, admin, ["49.90", "30.00"])
+    stream_id = await live_selling(client, admin, [scarf, belt], ["39.90", "25.00"])
+    session_id = "s-" + uuid4().hex
+    # Before the live the shop holds no code yet: the cart says the price the shop will charge.
+    early = await add(client, stream_id, scarf, 1, session_id)
+    assert early["total"] == "49.90" and "coupon" not in early["checkout_url"]
+
+    started_at = await start(js, env, stream_id)
+    await synced(client, admin, stream_id)
+    cart = await add(client, stream_id, belt, 2, session_id)
+    code = parse_qs(urlsplit(cart["checkout_url"]).query)["coupon"][0]
+    assert code.startswith("CART-") and cart["total"] == "89.90"
+    await eventually(lambda: woocommerce.store.coupon(code) is not None)
+    await end(js, env, stream_id, started_at)
+    shortened = await client.put(
+        f"/api/live/streams/{stream_id}/offer", json={"window_h": 1}, headers=admin
+    )
+    assert shortened.status_code == 200
+
+    # The window moved: the cart's coupon ends with it, though the cart was not shown again.
+    async def ends_with_the_offer() -> bool:
+        offer = (await client.get(f"/api/live/streams/{stream_id}/offer", headers=admin)).json()
+        found = woocommerce.store.coupon(code)
+        return (
+            found is not None
+            and offer["closes_at"] is not None
+            and when(found["date_expires_gmt"]) == when(offer["closes_at"][:19])
+        )
+
+    await eventually(ends_with_the_offer)
+
+    # The offer closes: no code of it, the cart's own included, gives the live price any more.
+    closed = await client.put(
+        f"/api/live/streams/{stream_id}/offer", json={"window_h": 0}, headers=admin
+    )
+    assert closed.status_code == 200
+    await eventually(lambda: woocommerce.store.coupon(code) is None)
+    after = (await client.get(f"/api/live/cart?session_id={session_id}")).json()
+    assert after["total"] == "109.90" and "coupon" not in after["checkout_url"]
+
+
 async def checkout_token(shop: FakeShop, url: str) -> str:
     """The checkout session the link opens (what the viewer then pays)."""
     trust = ssl.create_default_context(cafile=shop.ca_bundle)

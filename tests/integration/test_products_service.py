@@ -110,6 +110,21 @@ async def publish_stream_event(
     )
 
 
+async def on_air(
+    client: httpx.AsyncClient, js: JetStreamContext, env: dict, admin: dict, stream_id: str
+) -> None:
+    """The live starts, as streams would say, and the products service has heard it (its offer
+    is open): carts are priced at the live price from then on."""
+    started = StreamStarted(stream=stream_view(stream_id, StreamStatus.LIVE, datetime.now(UTC)))
+    await publish_stream_event(js, env, stream_id, started)
+
+    async def heard() -> bool:
+        offer = await client.get(f"/api/live/streams/{stream_id}/offer", headers=admin)
+        return bool(offer.json()["status"] == "open")
+
+    await eventually(heard)
+
+
 def stream_view(stream_id: str, status: StreamStatus, started_at: datetime | None) -> StreamView:
     now = datetime.now(UTC)
     return StreamView(
@@ -470,6 +485,7 @@ async def test_a_retried_add_to_cart_adds_once_and_answers_the_same(
 ) -> None:
     stream_id, [product] = await live_with_products(client, admin, 1)
     await add_to_live(client, admin, stream_id, product["id"], special_price="15.00")
+    await on_air(client, js, env, admin, stream_id)
     session_id = "sess-" + uuid4().hex
     body = {
         "stream_id": stream_id,

@@ -199,8 +199,9 @@ async def test_a_woocommerce_cart_goes_to_the_shop_s_checkout_link(
         },
     )
     assert cart.status_code == 201
-    assert cart.json()["total"] == "120.00"
-    # The live has not started: no offer holds in the shop yet, so no code goes with the link.
+    # The live has not started: no offer holds in the shop yet, so no code goes with the link,
+    # and the cart says the catalog price the shop will charge.
+    assert cart.json()["total"] == "160.00"
     assert cart.json()["checkout_url"] == (
         f"{woocommerce.url}/checkout-link/?products={shop_product['id']}:2&utm_source=vitrine"
         f"&utm_medium=live&utm_campaign={stream_id}&utm_content={cart.json()['id']}"

@@ -11,7 +11,8 @@ import { copyField, notice } from "./ui.js";
 const root = document.getElementById("view");
 
 async function showLives(view) {
-  const lives = await api("/api/live/streams?limit=100");
+  const [lives, catalog] = await Promise.all([api("/api/live/streams?limit=100"),
+    api("/api/catalog/settings").catch(() => null)]); // the lives are shown whatever the catalog says
   const rows = lives.map((live) => el("tr", { dataset: { streamId: live.id } },
     el("td", {}, el("a", { href: `#/live/${live.id}`, text: live.title })),
     el("td", {}, el("span", { class: `badge ${live.status}`, text: t(`status.${live.status}`) })),
@@ -22,6 +23,9 @@ async function showLives(view) {
     el("div", { class: "row" },
       el("h1", { id: "lives-title", text: t("admin.lives") }), el("span", { class: "spacer" }),
       el("a", { href: "#/new", class: "button primary", text: t("admin.new") })),
+    // A local catalog without a checkout: viewers fill carts they cannot pay for; say it first.
+    catalog?.checkout_missing ? el("p", { class: "notice", id: "no-checkout", role: "status",
+      text: t("admin.nocheckout") }) : "",
     lives.length
       ? el("table", {}, el("tbody", {}, rows))
       : el("p", { class: "muted", text: t("admin.empty") })));

@@ -148,12 +148,16 @@ export class ViewerCart {
     }
   }
 
-  /** A product changed in the live (`product.updated`): its lines show the new stock. */
-  productChanged(product) {
+  /** A product changed in the live (`product.updated`): its lines show the new stock, and the
+   * cart is asked again when the price to pay in that live changed (`payable`: the card's price
+   * to pay now, the live price once the live has started and while its offer holds). */
+  productChanged(product, { streamId, payable }) {
     const lines = this.cart?.lines?.filter((line) => line.product_id === product.product_id) ?? [];
     if (!lines.length) return;
     for (const line of lines) line.stock = product.stock ?? null;
     this.render();
+    const repriced = (line) => line.stream_id === streamId && Number(line.unit_price) !== Number(payable);
+    if (lines.some(repriced)) this.load();
   }
 
   show(cart) {

@@ -86,7 +86,9 @@ async function start() {
     },
     onEvent: (frame) => {
       render(state.apply(frame));
-      if (frame.type === "product.updated") cart.productChanged(frame.data.product);
+      if (frame.type === "product.updated") {
+        cart.productChanged(frame.data.product, { streamId, payable: payable(frame.data.product) });
+      }
       rememberIfEnded();
       // The live ended and its recording is ready: watch it again, shoppable.
       if (state.stream?.status === "ended" && state.stream.replay_url) watchReplay(streamId);
@@ -194,7 +196,8 @@ function renderAll(fresh = false) {
 
 function render(parts, fresh = false) {
   if (parts.includes("stream")) renderStream();
-  if (parts.includes("products")) renderProducts();
+  // A card's price depends on the live's status too (announced before, given from the start).
+  if (parts.includes("products") || parts.includes("stream")) renderProducts();
   if (parts.includes("chat")) renderChat(fresh);
   if (parts.includes("viewers")) renderViewers();
 }
@@ -236,13 +239,26 @@ function renderViewers() {
   count.setAttribute("aria-label", `${t("live.viewers.label")}: ${state.viewers.current}`);
 }
 
+/** What the product costs in a cart now: its live price from the live's start (while the
+ * offer holds: the card loses its live price when it closes), else the catalog price. */
+function payable(product) {
+  const special = product.live_price !== null && product.live_price !== undefined;
+  return special && state.stream?.status !== "scheduled" ? product.live_price : product.price;
+}
+
+/** The price to pay now, the catalog price struck beside a live price. Before the live starts
+ * the cart charges the catalog price (the shop holds the live's code from its start), so the
+ * live price is announced, not given. */
 function priceOf(product) {
-  const now = product.live_price ?? product.price;
-  return el("span", { class: "price" },
-    product.live_price !== null && product.live_price !== undefined && product.live_price !== product.price
-      ? el("del", { text: formatPrice(product.price, product.currency) })
-      : null,
-    el("strong", { text: formatPrice(now, product.currency) }));
+  const special = product.live_price !== null && product.live_price !== undefined
+    && product.live_price !== product.price;
+  const shown = (amount) => formatPrice(amount, product.currency);
+  if (special && state.stream?.status === "scheduled") {
+    return el("span", { class: "price" }, el("strong", { text: shown(product.price) }),
+      el("span", { class: "price-soon", text: t("product.livesoon", { price: shown(product.live_price) }) }));
+  }
+  return el("span", { class: "price" }, special ? el("del", { text: shown(product.price) }) : null,
+    el("strong", { text: shown(special ? product.live_price : product.price) }));
 }
 
 /** "Only 3 left" when few are left; sold out shows on the button. */
