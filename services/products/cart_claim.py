@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.auth import Principal
+from services.products.cart_coupons import withdraw_cart_coupon
 from services.products.carts import (
     CartRefused,
     empty_cart,
@@ -84,6 +85,7 @@ async def _claim(
             line = CartLine(**{**moved.model_dump(), "cart_id": target.id, "quantity": quantity})
             session.add(line)
             lines.append(line)
+    await withdraw_cart_coupon(session, source.id)  # its lines, which it gives, are leaving
     await session.delete(source)  # its lines and answered requests go with it (cascade)
     answer = await present(session, deps=deps, cart=target, lines=lines)
     await session.commit()

@@ -184,20 +184,29 @@ async def one_coupon(
 async def follow_offer(session: AsyncSession, *, stream_id: UUID) -> None:
     """A live's offer changed (a price, its window, its close): the carts' own coupons that give
     one of its prices follow now, not when their cart is next shown. The live's coupon rows are
-    already as wanted (flushed by the caller)."""
+    already as wanted (flushed by the caller, who holds the live's lock).
+
+    Each cart coupon is locked before its lines are read (a cart changed meanwhile is seen as it
+    is now), all at once in one order, and one held by another transaction is skipped, never
+    waited for: that transaction is re-deriving it, and a wait here, under the live's lock,
+    could close a cycle with one holding another live of the same cart."""
     holding = sa.select(col(CartLine.cart_id)).where(col(CartLine.stream_id) == stream_id)
     rows = (
         await session.execute(
-            sa.select(col(ShopCoupon.cart_id), col(ShopCoupon.code)).where(
-                col(ShopCoupon.cart_id).in_(holding), col(ShopCoupon.active)
-            )
+            sa.select(ShopCoupon)
+            .where(col(ShopCoupon.cart_id).in_(holding), col(ShopCoupon.active))
+            .order_by(col(ShopCoupon.cart_id))
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
         )
-    ).all()
-    for cart_id, code in rows:
-        assert cart_id is not None
+    ).scalars()
+    for row in list(rows):
+        assert row.cart_id is not None
         lines = list(
             (
-                await session.execute(sa.select(CartLine).where(col(CartLine.cart_id) == cart_id))
+                await session.execute(
+                    sa.select(CartLine).where(col(CartLine.cart_id) == row.cart_id)
+                )
             ).scalars()
         )
         paying = [
@@ -206,7 +215,15 @@ async def follow_offer(session: AsyncSession, *, stream_id: UUID) -> None:
             if p.product is not None and p.product.source is Source.WOOCOMMERCE
         ]
         codes = await live_codes(session, source=Source.WOOCOMMERCE, lines=paying)
-        await one_coupon(session, cart_id=cart_id, code=code, lines=paying, codes=codes)
+        await one_coupon(session, cart_id=row.cart_id, code=row.code, lines=paying, codes=codes)
+
+
+async def withdraw_cart_coupon(session: AsyncSession, cart_id: UUID) -> None:
+    """The cart is going (claimed into a user's): its own coupon gives nothing any more."""
+    row = await _cart_coupon(session, cart_id)
+    if row is not None and row.active:
+        row.want(row.spec, active=False)
+        await session.flush()
 
 
 async def _cart_coupon(session: AsyncSession, cart_id: UUID) -> ShopCoupon | None:

@@ -196,6 +196,7 @@ class CartLine(ProductsBase, table=True):
     """A product of a live in a cart, priced when it was added."""
 
     __tablename__ = "cart_lines"
+    __table_args__ = (sa.Index("ix_cart_lines_stream_id", "stream_id"),)
 
     cart_id: uuid.UUID = Column(
         sa_column_args=[sa.ForeignKey("carts.id", ondelete="CASCADE")], primary_key=True

@@ -345,6 +345,40 @@ async def test_a_cart_s_own_coupon_follows_its_live_s_offer_to_its_close(
     assert after["total"] == "109.90" and "coupon" not in after["checkout_url"]
 
 
+async def test_a_claimed_cart_s_own_coupon_is_withdrawn_with_it(
+    client: httpx.AsyncClient,
+    woocommerce: FakeShop,
+    js: JetStreamContext,
+    env: dict,
+    admin: dict,
+    tokens: dict,
+) -> None:
+    scarf, belt = await shop_products(client, woocommerce, admin, ["49.90", "30.00"])
+    stream_id = await live_selling(client, admin, [scarf, belt], ["39.90", "25.00"])
+    await start(js, env, stream_id)
+    await synced(client, admin, stream_id)
+    session_id = "s-" + uuid4().hex
+    await add(client, stream_id, scarf, 1, session_id)
+    cart = await add(client, stream_id, belt, 1, session_id)
+    code = parse_qs(urlsplit(cart["checkout_url"]).query)["coupon"][0]
+    assert code.startswith("CART-")
+    await eventually(lambda: woocommerce.store.coupon(code) is not None)
+
+    user = auth(tokens["user"])
+    body = {"stream_id": stream_id, "product_id": scarf["id"], "quantity": 1}
+    had = await client.post(
+        "/api/live/cart/items", json={**body, "session_id": session_id + "u"}, headers=user
+    )
+    assert had.status_code == 201, had.text  # the user's own cart, which the session's joins
+    claimed = await client.post(
+        "/api/live/cart/claim", json={"session_id": session_id}, headers=user
+    )
+    assert claimed.status_code == 200, claimed.text
+    mine = parse_qs(urlsplit(claimed.json()["checkout_url"]).query)["coupon"][0]
+    assert mine.startswith("CART-") and mine != code  # the user's cart has a coupon of its own
+    await eventually(lambda: woocommerce.store.coupon(code) is None)
+
+
 async def checkout_token(shop: FakeShop, url: str) -> str:
     """The checkout session the link opens (what the viewer then pays)."""
     trust = ssl.create_default_context(cafile=shop.ca_bundle)

@@ -28,6 +28,9 @@ function reason(error) {
 
 const keyOf = (line) => `${line.stream_id}:${line.product_id}`;
 
+// Carts repriced by a live's start or close are asked again spread over this long.
+const RELOAD_SPREAD_MS = 3000;
+
 export class ViewerCart {
   /**
    * @param {string} sessionId  the viewer's session (the cart of an anonymous viewer)
@@ -42,6 +45,7 @@ export class ViewerCart {
     this.announce = announce;
     this.onChange = onChange;
     this.cart = null;
+    this.reloading = null; // a reload asked for by events, on its way
     this.adding = new Set(); // product ids on their way into the cart
     this.notes = new Map(); // product id → {text, ok, where}: what the card clicked says
     this.timers = new Map();
@@ -157,7 +161,20 @@ export class ViewerCart {
     for (const line of lines) line.stock = product.stock ?? null;
     this.render();
     const repriced = (line) => line.stream_id === streamId && Number(line.unit_price) !== Number(payable);
-    if (lines.some(repriced)) this.load();
+    if (lines.some(repriced)) this.reloadSoon();
+  }
+
+  /** Ask for the cart again within a few seconds, once however many events asked: a live's
+   * start or close reprices every viewer's cart at once, and they need not all ask at once. */
+  reloadSoon() {
+    if (this.reloading) return;
+    this.reloading = setTimeout(async () => {
+      try {
+        await this.load();
+      } finally {
+        this.reloading = null;
+      }
+    }, 200 + Math.random() * RELOAD_SPREAD_MS);
   }
 
   show(cart) {
