@@ -139,11 +139,8 @@ async def one_coupon(
 ) -> list[str]:
     """The one code for WooCommerce's link: the live's, or the cart's own (`code`) when the lines
     need several; the cart's own coupon is withdrawn once one code is enough."""
-    row = await _cart_coupon(session, cart_id)
     if len(codes) <= 1:
-        if row is not None and row.active:
-            row.want(row.spec, active=False)
-            await session.flush()
+        await withdraw_cart_coupon(session, cart_id)
         return codes
     discounted = [p for p in lines if p.discounted]
     ends = [_closes(p) for p in discounted]
@@ -163,6 +160,7 @@ async def one_coupon(
         ends_at=min(e for e in ends if e is not None) if any(ends) else None,
         usage_limit=1,
     )
+    row = await _cart_coupon(session, cart_id)
     if row is None:
         now = datetime.now(UTC)
         await session.execute(
@@ -219,7 +217,8 @@ async def follow_offer(session: AsyncSession, *, stream_id: UUID) -> None:
 
 
 async def withdraw_cart_coupon(session: AsyncSession, cart_id: UUID) -> None:
-    """The cart is going (claimed into a user's): its own coupon gives nothing any more."""
+    """The cart's own coupon gives nothing any more (one code is enough, or the cart is going:
+    claimed into a user's)."""
     row = await _cart_coupon(session, cart_id)
     if row is not None and row.active:
         row.want(row.spec, active=False)

@@ -250,15 +250,16 @@ function payable(product) {
  * the cart charges the catalog price (the shop holds the live's code from its start), so the
  * live price is announced, not given. */
 function priceOf(product) {
-  const special = product.live_price !== null && product.live_price !== undefined
-    && product.live_price !== product.price;
   const shown = (amount) => formatPrice(amount, product.currency);
-  if (special && state.stream?.status === "scheduled") {
+  const announced = state.stream?.status === "scheduled" && product.live_price !== null
+    && product.live_price !== undefined && product.live_price !== product.price;
+  if (announced) {
     return el("span", { class: "price" }, el("strong", { text: shown(product.price) }),
       el("span", { class: "price-soon", text: t("product.livesoon", { price: shown(product.live_price) }) }));
   }
-  return el("span", { class: "price" }, special ? el("del", { text: shown(product.price) }) : null,
-    el("strong", { text: shown(special ? product.live_price : product.price) }));
+  const pay = payable(product);
+  return el("span", { class: "price" }, pay !== product.price ? el("del", { text: shown(product.price) }) : null,
+    el("strong", { text: shown(pay) }));
 }
 
 /** "Only 3 left" when few are left; sold out shows on the button. */
