@@ -2,6 +2,8 @@
 
 import os
 import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
@@ -9,6 +11,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,9 +37,38 @@ def setup_tracing(service_name: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+# Query parameters whose values are a person's (an admin's GDPR request) or open their
+# subscription (an e-mail's link): kept out of traces, whoever collects them.
+PRIVATE_QUERY = frozenset({"email", "user_id", "token"})
+URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
+
+
 def instrument(app: FastAPI, service_name: str) -> None:
     setup_tracing(service_name)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", server_request_hook=hide_private_query
+    )
+
+
+def hide_private_query(span: Span, scope: dict[str, Any]) -> None:
+    """The request span's URL attributes with the private parameters' values replaced."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    if not span.is_recording() or not any(name in query for name in PRIVATE_QUERY):
+        return
+    hidden = redacted_query(query)
+    attributes = getattr(span, "attributes", None) or {}
+    for name in URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(name, f"{value.split('?', 1)[0]}?{hidden}")
+        elif isinstance(value, str) and name == "url.query":
+            span.set_attribute(name, hidden)
+
+
+def redacted_query(query: str) -> str:
+    """`email=a%40b.c&x=1` → `email=REDACTED&x=1`."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(key, "REDACTED" if key in PRIVATE_QUERY else value) for key, value in pairs])
 
 
 def trace_headers() -> dict[str, str]:

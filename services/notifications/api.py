@@ -1,11 +1,13 @@
 """Thin HTTP routes: subscribing, double opt-in, unsubscribing, and an admin's counts and
 GDPR export and erasure. Nothing here ever answers with an address but the export."""
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import (
     APIRouter,
+    Depends,
     FastAPI,
     HTTPException,
     Path,
@@ -22,7 +24,6 @@ from chassis.auth import AdminUser, MaybeUser
 from services.notifications import calendar_api, lives, pages, sample, subscriptions
 from services.notifications.api_deps import SessionDep, SettingsDep, SignerDep
 from services.notifications.mailer import SendFailed
-from services.notifications.models import Channel
 from services.notifications.schemas import (
     EMAIL_MAX,
     Erased,
@@ -38,7 +39,7 @@ from services.notifications.settings import NotificationsSettings
 from services.notifications.tokens import TOKEN_MAX, BadToken, Purpose, Signer
 
 Token = Annotated[str, Query(max_length=TOKEN_MAX, description="from the e-mail's link")]
-Email = Annotated[EmailStr, Query(max_length=EMAIL_MAX)]
+USER_ID_MAX = 255
 
 router = APIRouter(prefix="/api/live", tags=["notifications"])
 Responses = dict[int | str, dict[str, Any]]
@@ -81,7 +82,8 @@ async def _subscribe(
         return JSONResponse(CHECK_YOUR_INBOX, status_code=status.HTTP_202_ACCEPTED)
     if not done.created:
         response.status_code = status.HTTP_200_OK
-    if done.reminder.channel == Channel.WEBPUSH:  # the browser keeps it to unsubscribe
+    # Its owner (or browser) keeps it to unsubscribe from the page; e-mails carry their own.
+    if done.disclosed:
         token = signer.sign(Purpose.UNSUBSCRIBE, done.reminder.id)
         return done.reminder.model_copy(update={"unsubscribe_token": token})
     return done.reminder
@@ -165,16 +167,38 @@ async def send_test(
     return TestResult(sent=True)
 
 
-@router.get("/reminders", summary="Everything kept about an address (admin, GDPR)")
+@dataclass(frozen=True)
+class Person:
+    email: str | None
+    user_id: str | None
+
+
+def _person(
+    email: Annotated[EmailStr | None, Query(max_length=EMAIL_MAX)] = None,
+    user_id: Annotated[
+        str | None, Query(min_length=1, max_length=USER_ID_MAX, description="the token's `sub`")
+    ] = None,
+) -> Person:
+    """Whom a GDPR request is about: an address, a signed-in user, or both."""
+    if email is None and user_id is None:
+        raise HTTPException(422, "an `email` or a `user_id` is needed")
+    return Person(email=email, user_id=user_id)
+
+
+PersonDep = Annotated[Person, Depends(_person)]
+
+
+@router.get("/reminders", summary="Everything kept about a person (admin, GDPR)")
 async def export_personal_data(
-    email: Email, session: SessionDep, caller: AdminUser
+    person: PersonDep, session: SessionDep, caller: AdminUser
 ) -> PersonalDataExport:
-    return await subscriptions.export(session=session, email=email)
+    return await subscriptions.export(session=session, email=person.email, user_id=person.user_id)
 
 
-@router.delete("/reminders", summary="Forget an address entirely (admin, GDPR)")
-async def erase_personal_data(email: Email, session: SessionDep, caller: AdminUser) -> Erased:
-    return Erased(subscriptions_deleted=await subscriptions.erase(session=session, email=email))
+@router.delete("/reminders", summary="Forget a person entirely (admin, GDPR)")
+async def erase_personal_data(person: PersonDep, session: SessionDep, caller: AdminUser) -> Erased:
+    erased = await subscriptions.erase(session=session, email=person.email, user_id=person.user_id)
+    return Erased(subscriptions_deleted=erased)
 
 
 @router.get("/reminders/confirm", include_in_schema=False)

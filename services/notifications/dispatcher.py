@@ -10,7 +10,9 @@ is never left `sending` to go again for a database hiccup), and is fenced on the
 touches the row while it is still the claim that process made (its `attempts`), so a replica
 whose lease ran out and whose row another took up cannot overwrite that one's state. At most
 `send_concurrency` messages are on their way at once, each bounded by the SMTP timeout, so one
-slow or failing message holds back only itself; failures are tried again with a doubling delay.
+slow or failing message holds back only itself; failures are tried again with a doubling delay
+(at most `send_retry_max_delay_s`) for as long as the message still holds, up to
+`send_give_up_after_s` past its time.
 """
 
 import asyncio
@@ -40,7 +42,6 @@ from services.notifications.tokens import Signer
 
 log = logging.getLogger(__name__)
 deliveries, subscriptions = reminder_deliveries, reminder_subscriptions
-MAX_RETRY_DELAY = timedelta(hours=1)
 RECORD_RETRY_FIRST_S, RECORD_RETRY_MAX_S = 0.1, 5.0  # recording how a message went, again
 DRAIN_S = 2.0  # within the chassis' wait for background tasks to stop (3 s)
 
@@ -225,7 +226,11 @@ class Dispatcher:
 
     async def _failed(self, row: sa.Row, *, reason: str, permanent: bool) -> None:
         FAILED.labels(row.channel, row.kind, str(permanent).lower()).inc()
-        given_up = permanent or row.attempts >= self.settings.send_attempts
+        now = datetime.now(UTC)
+        give_up_at = (row.first_due_at or row.due_at) + timedelta(
+            seconds=self.settings.send_give_up_after_s
+        )
+        given_up = permanent or now >= give_up_at
         log.warning(
             "%s of live %s (delivery %s) not sent, attempt %d: %s%s",
             row.kind, row.stream_id, row.id, row.attempts, reason,
@@ -234,13 +239,14 @@ class Dispatcher:
         if given_up:
             await self._finish(row.id, row.attempts, status=DeliveryStatus.FAILED, error=reason)
             return
-        delay = timedelta(seconds=self.settings.send_retry_base_s * 2 ** (row.attempts - 1))
+        doubled = self.settings.send_retry_base_s * 2 ** min(row.attempts - 1, 30)
+        delay = timedelta(seconds=min(doubled, self.settings.send_retry_max_delay_s))
         await self._finish(
             row.id,
             row.attempts,
             status=DeliveryStatus.PENDING,
             error=reason,
-            due_at=datetime.now(UTC) + min(delay, MAX_RETRY_DELAY),
+            due_at=min(now + delay, give_up_at),
         )
 
     async def _finish(

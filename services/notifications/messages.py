@@ -166,4 +166,5 @@ def push_payload(letter: Letter, *, now: datetime | None = None) -> dict[str, ob
         "tag": f"vitrine-live-{letter.action_url.rsplit('/', 1)[-1]}",
         "lang": language,
         "unsubscribe_url": letter.unsubscribe_url,
+        "unsubscribe_label": UNSUBSCRIBE[language],  # the notification's action
     }

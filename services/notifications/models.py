@@ -89,6 +89,36 @@ reminder_subscriptions = sa.Table(
         postgresql_nulls_not_distinct=True,
     ),
     sa.Index("ix_reminder_subscriptions_stream", "stream_id"),
+    # A person's rows, found by an admin's GDPR export or erasure.
+    sa.Index(
+        "ix_reminder_subscriptions_email", "email", postgresql_where=sa.text("email IS NOT NULL")
+    ),
+    sa.Index(
+        "ix_reminder_subscriptions_user",
+        "user_id",
+        postgresql_where=sa.text("user_id IS NOT NULL"),
+    ),
+)
+
+# "Not this live": an address that unsubscribed from one live, so that following the shop does
+# not plan that live for it again. Personal data like the subscriptions: exported and erased
+# with them.
+reminder_optouts = sa.Table(
+    "reminder_optouts",
+    metadata,
+    sa.Column("recipient", sa.Text, primary_key=True),
+    sa.Column("stream_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+# How many confirmations an address was sent in its current window of a day: someone asking
+# for reminders to somebody else's address, for however many lives, cannot make it a flood.
+confirmation_budgets = sa.Table(
+    "confirmation_budgets",
+    metadata,
+    sa.Column("recipient", sa.Text, primary_key=True),
+    sa.Column("window_start", Timestamp, nullable=False),
+    sa.Column("sent", sa.Integer, nullable=False),
 )
 
 reminder_deliveries = sa.Table(
@@ -106,6 +136,11 @@ reminder_deliveries = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("due_at", Timestamp, nullable=False),
+    # When it was first due: failures are tried again until SEND_GIVE_UP_AFTER_S past it.
+    sa.Column("first_due_at", Timestamp),
+    # "Starts soon": the live's time it was planned for. A live moved after it went out gets
+    # it again for the new time.
+    sa.Column("scheduled_for", Timestamp),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("claimed_until", Timestamp),
     sa.Column("sent_at", Timestamp),
@@ -124,6 +159,8 @@ reminder_deliveries = sa.Table(
         postgresql_where=sa.text("status IN ('pending', 'sending')"),
     ),
     sa.Index("ix_reminder_deliveries_stream", "stream_id", "kind"),
+    # An unsubscription's cascade, and a person's export, find its messages by this.
+    sa.Index("ix_reminder_deliveries_subscription", "subscription_id"),
 )
 
 processed_events = processed_events_table(metadata)

@@ -12,15 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications.models import (
     DeliveryStatus,
     Kind,
+    confirmation_budgets,
     lives,
     reminder_deliveries,
+    reminder_optouts,
     reminder_subscriptions,
 )
 
-deliveries, subscriptions = reminder_deliveries, reminder_subscriptions
+deliveries, subscriptions, optouts = reminder_deliveries, reminder_subscriptions, reminder_optouts
+# A pending subscription asked for again gets its confirmation again, at most this often; an
+# address, at most CONFIRMATIONS_PER_ADDRESS_PER_DAY in a window of a day.
+CONFIRMATION_RESEND_AFTER = timedelta(minutes=10)
+CONFIRMATION_WINDOW = timedelta(days=1)
 # A message that no longer holds (the live moved, started, ended) may come back only while
-# pending or set aside, never once sent.
+# pending or set aside, never once sent...
 REPLANNABLE = (DeliveryStatus.PENDING.value, DeliveryStatus.SKIPPED.value)
+# ...unless it was about another time: "starts soon" for a live moved since goes again.
+GONE_OUT = (DeliveryStatus.SENDING.value, DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value)
 
 
 def lead_time(live: sa.Row, default_lead_minutes: int) -> timedelta:
@@ -43,7 +51,10 @@ async def plan_live(
     soon, on_air, replay = Kind.STARTING_SOON, Kind.LIVE, Kind.REPLAY
     if live.status == "scheduled" and live.scheduled_at is not None and live.scheduled_at > now:
         due = live.scheduled_at - lead_time(live, default_lead_minutes)
-        await _ensure(session, live=live, kind=soon, due_at=due, only=subscription_id)
+        await _ensure(
+            session, live=live, kind=soon, due_at=due, only=subscription_id,
+            about=live.scheduled_at,
+        )  # fmt: skip
     else:
         await _set_aside(session, stream_id=stream_id, kinds=(soon,))
     if live.status == "live":
@@ -60,8 +71,15 @@ async def plan_subscription(
     session: AsyncSession, *, subscription: sa.Row, default_lead_minutes: int
 ) -> None:
     """A subscription just confirmed: its live's messages (on air already: "we're live" now), or
-    for a follower of the shop, those of every live to come (not of one long on air)."""
+    for a follower of the shop, those of every live to come (not of one long on air). An
+    address subscribing to a live again lifts its earlier "not this live"."""
     if subscription.stream_id is not None:
+        await session.execute(
+            sa.delete(optouts).where(
+                optouts.c.recipient == subscription.recipient,
+                optouts.c.stream_id == subscription.stream_id,
+            )
+        )
         stream_ids = [subscription.stream_id]
     else:
         stream_ids = list(
@@ -80,27 +98,82 @@ async def plan_subscription(
         )
 
 
-async def plan_confirmation(session: AsyncSession, *, subscription: sa.Row) -> None:
-    """The double opt-in message, sent once per subscription however often it is asked for."""
-    await session.execute(
-        insert(deliveries)
-        .values(
-            id=sa.func.gen_random_uuid(),
-            subscription_id=subscription.id,
-            recipient=subscription.recipient,
-            stream_id=subscription.stream_id,
-            kind=Kind.CONFIRM.value,
-            status=DeliveryStatus.PENDING.value,
-            due_at=datetime.now(UTC),
+async def plan_confirmation(
+    session: AsyncSession, *, subscription: sa.Row, per_address_per_day: int
+) -> None:
+    """The double opt-in message, once per subscription however often it is asked for, and
+    again (to one asking again) once the last went out `CONFIRMATION_RESEND_AFTER` ago. An
+    address gets at most `per_address_per_day` of them, whoever asks, for however many lives:
+    a subscription beyond that stays pending without one, until asked for again later."""
+    now = datetime.now(UTC)
+    mine = deliveries.c.subscription_id == subscription.id
+    last = (
+        await session.execute(
+            sa.select(deliveries.c.status, deliveries.c.due_at, deliveries.c.sent_at).where(
+                mine, deliveries.c.kind == Kind.CONFIRM.value
+            )
         )
-        .on_conflict_do_nothing()
+    ).first()
+    if last is not None and (
+        last.status not in (DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value)
+        or (last.sent_at or last.due_at) > now - CONFIRMATION_RESEND_AFTER
+    ):
+        return  # on its way, or gone out too recently
+    if not await _spend_confirmation(
+        session, recipient=subscription.recipient, per_day=per_address_per_day, now=now
+    ):
+        return
+    fresh = {"status": DeliveryStatus.PENDING.value, "due_at": now, "first_due_at": now,
+             "claimed_until": None, "sent_at": None, "last_error": None}  # fmt: skip
+    statement = insert(deliveries).values(
+        id=sa.func.gen_random_uuid(),
+        subscription_id=subscription.id,
+        recipient=subscription.recipient,
+        stream_id=subscription.stream_id,
+        kind=Kind.CONFIRM.value,
+        **fresh,
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[deliveries.c.recipient, deliveries.c.stream_id, deliveries.c.kind],
+            set_=fresh,
+            where=deliveries.c.status.in_((DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value)),
+        )
     )
 
 
+async def _spend_confirmation(
+    session: AsyncSession, *, recipient: str, per_day: int, now: datetime
+) -> bool:
+    """One confirmation from the address's budget for the day (False: none left), in one
+    statement, so concurrent requests for an address never spend more than it has."""
+    budget = confirmation_budgets
+    window = budget.c.window_start <= now - CONFIRMATION_WINDOW  # over: a new day begins
+    statement = insert(budget).values(recipient=recipient, window_start=now, sent=1)
+    spent = await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[budget.c.recipient],
+            set_={
+                "window_start": sa.case((window, now), else_=budget.c.window_start),
+                "sent": sa.case((window, 1), else_=budget.c.sent + 1),
+            },
+            where=window | (budget.c.sent < per_day),
+        ).returning(budget.c.recipient)
+    )
+    return spent.first() is not None
+
+
 async def _ensure(
-    session: AsyncSession, *, live: sa.Row, kind: Kind, due_at: datetime, only: UUID | None
+    session: AsyncSession,
+    *,
+    live: sa.Row,
+    kind: Kind,
+    due_at: datetime,
+    only: UUID | None,
+    about: datetime | None = None,
 ) -> None:
-    """A pending message of `kind` for each confirmed subscriber of the live or the shop."""
+    """A pending message of `kind` for each confirmed subscriber of the live or the shop (but
+    an address that unsubscribed from this live), `about` the live's time for "starts soon"."""
     # One per address (an insert may not touch the same conflicting row twice): the live's own
     # subscription rather than the shop's when there are both.
     first = sa.type_coerce(
@@ -118,11 +191,17 @@ async def _ensure(
             sa.literal(kind.value),
             sa.literal(DeliveryStatus.PENDING.value),
             sa.literal(due_at, sa.DateTime(timezone=True)),
+            sa.literal(due_at, sa.DateTime(timezone=True)),
+            sa.literal(about, sa.DateTime(timezone=True)),
         )
         .where(
             subscriptions.c.confirmed_at.is_not(None),
             sa.or_(
                 subscriptions.c.stream_id == live.stream_id, subscriptions.c.stream_id.is_(None)
+            ),
+            ~sa.exists().where(
+                optouts.c.recipient == subscriptions.c.recipient,
+                optouts.c.stream_id == live.stream_id,
             ),
         )
         .group_by(subscriptions.c.recipient)
@@ -131,14 +210,27 @@ async def _ensure(
     )
     if only is not None:
         chosen = chosen.where(subscriptions.c.id == only)
-    statement = insert(deliveries).from_select(
-        ["id", "subscription_id", "recipient", "stream_id", "kind", "status", "due_at"], chosen
-    )
+    columns = ["id", "subscription_id", "recipient", "stream_id", "kind", "status", "due_at",
+               "first_due_at", "scheduled_for"]  # fmt: skip
+    statement = insert(deliveries).from_select(columns, chosen)
+    new = statement.excluded
+    was_about = deliveries.c.scheduled_for
+    moved_since = was_about.is_not(None) & was_about.is_distinct_from(new.scheduled_for)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[deliveries.c.recipient, deliveries.c.stream_id, deliveries.c.kind],
-            set_={"due_at": statement.excluded.due_at, "status": DeliveryStatus.PENDING.value},
-            where=deliveries.c.status.in_(REPLANNABLE),
+            set_={
+                "due_at": new.due_at,
+                "first_due_at": new.first_due_at,
+                "scheduled_for": new.scheduled_for,
+                "status": DeliveryStatus.PENDING.value,
+                # A message sent (or on its way) about another time: its claim is void
+                # (`attempts` only grows, so a sender still on it records nothing).
+                "claimed_until": None,
+                "last_error": None,
+            },
+            where=deliveries.c.status.in_(REPLANNABLE)
+            | (deliveries.c.status.in_(GONE_OUT) & moved_since),
         )
     )
 

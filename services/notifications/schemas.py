@@ -185,9 +185,19 @@ class SubscriptionExport(BaseModel):
     deliveries: list[DeliveryExport]
 
 
+class OptOutExport(BaseModel):
+    """A live the person unsubscribed from (kept so following the shop does not plan it)."""
+
+    stream_id: UUID
+    at: datetime
+
+
 class PersonalDataExport(BaseModel):
-    email: str
+    email: str | None  # the address asked about, if any
+    user_id: str | None  # the user id asked about, if any
     subscriptions: list[SubscriptionExport]
+    unsubscribed_lives: list[OptOutExport]
+    confirmations_sent_lately: int  # in the address's current day (the budget against floods)
 
 
 class Erased(BaseModel):

@@ -38,13 +38,19 @@ class NotificationsSettings(ServiceSettings):
     # "Starts in N minutes" goes this long before a live's scheduled time, unless the live has
     # a lead time of its own.
     reminder_lead_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
+    # Confirmation e-mails (double opt-in) one address may be sent in a day, whoever asks.
+    confirmations_per_address_per_day: int = Field(3, ge=1, le=100)
     reminder_default_language: Literal["fr", "en"] = "fr"
     # An IANA zone name, checked at start (a typo would fail every reminder's message instead).
     reminder_default_time_zone: Annotated[str, AfterValidator(time_zone_name)] = "Europe/Paris"
     # Messages handed to the SMTP server at once by one process; each waits at most the timeout.
     send_concurrency: int = Field(10, ge=1, le=500)
-    send_attempts: int = Field(6, ge=1, le=50)  # then the message is given up (`failed`)
-    send_retry_base_s: float = Field(5.0, gt=0)  # doubled after each failed attempt
+    # A failed message is tried again after this, doubled each time up to the maximum, until
+    # it is this long past its time (then `failed`) or says nothing true any more ("starts in
+    # 15 min" once the live has started). A refused address is given up at once.
+    send_retry_base_s: float = Field(5.0, gt=0)
+    send_retry_max_delay_s: float = Field(600.0, gt=0)
+    send_give_up_after_s: float = Field(24 * 3600.0, gt=0)
     # A claimed message not sent by then (its process died) is taken up again by another.
     send_lease_s: float = Field(120.0, gt=0)
     dispatch_interval_s: float = Field(1.0, gt=0)

@@ -2,8 +2,9 @@
 unsubscribing, and an admin's GDPR export and erasure."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -16,13 +17,15 @@ from services.notifications import lives, planning
 from services.notifications.models import (
     Channel,
     DeliveryStatus,
-    Kind,
+    confirmation_budgets,
     reminder_deliveries,
+    reminder_optouts,
     reminder_subscriptions,
 )
 from services.notifications.schemas import (
     DeliveryExport,
     LiveSubscribers,
+    OptOutExport,
     PersonalDataExport,
     ReminderPublic,
     ReminderRequest,
@@ -30,9 +33,7 @@ from services.notifications.schemas import (
 )
 from services.notifications.settings import NotificationsSettings
 
-subscriptions, deliveries = reminder_subscriptions, reminder_deliveries
-# A pending subscription asked for again gets its confirmation again, at most this often.
-CONFIRMATION_RESEND_AFTER = timedelta(minutes=10)
+subscriptions, deliveries, optouts = reminder_subscriptions, reminder_deliveries, reminder_optouts
 
 
 class LiveNotFound(Exception):
@@ -95,16 +96,19 @@ async def subscribe(
         "language": data.language or settings.reminder_default_language,
         "time_zone": data.time_zone or settings.reminder_default_time_zone,
     }
+    # Whose own it is (their token's address, or their browser): never the id of one who gave
+    # somebody else's address.
+    mine = {"user_id": caller.user_id if caller and owner else None}
     inserted = await session.execute(
         insert(subscriptions)
         .values(
             id=uuid.uuid4(),
             stream_id=stream_id,
-            user_id=caller.user_id if caller else None,
             created_at=now,
             confirmed_at=now if owner else None,
             **who,
             **preferences,
+            **mine,
         )
         .on_conflict_do_nothing()
         .returning(*subscriptions.c)
@@ -121,40 +125,22 @@ async def subscribe(
             )
         ).one()
         if owner:  # its owner asking again: confirmed now, with the preferences they give
-            row = await _confirm(session, row.id, at=now, changes={**who, **preferences})
-        elif row.confirmed_at is None:  # still pending: the confirmation again, not too often
-            await _confirmation_again(session, row.id, now=now)
-    if created or owner:
-        if row.confirmed_at is not None:
+            changes = {**who, **preferences, **(mine if caller else {})}
+            row = await _confirm(session, row.id, at=now, changes=changes)
+    if row.confirmed_at is not None:
+        if created or owner:
             await planning.plan_subscription(
                 session, subscription=row, default_lead_minutes=settings.reminder_lead_minutes
             )
-        else:
-            await planning.plan_confirmation(session, subscription=row)
+    else:  # new or still pending: the confirmation (again, not too often)
+        await planning.plan_confirmation(
+            session, subscription=row,
+            per_address_per_day=settings.confirmations_per_address_per_day,
+        )  # fmt: skip
     await session.commit()
     return Subscribed(
         reminder=present(row), created=created, disclosed=owner or row.channel != Channel.EMAIL
     )
-
-
-async def _confirmation_again(
-    session: AsyncSession, subscription_id: UUID, *, now: datetime
-) -> None:
-    """The pending subscription's confirmation due again, if it went out long enough ago."""
-    await session.execute(
-        sa.update(deliveries)
-        .where(
-            deliveries.c.subscription_id == subscription_id,
-            deliveries.c.kind == Kind.CONFIRM.value,
-            deliveries.c.status.in_((DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value)),
-            sa.func.coalesce(deliveries.c.sent_at, deliveries.c.due_at)
-            < now - CONFIRMATION_RESEND_AFTER,
-        )
-        .values(
-            status=DeliveryStatus.PENDING.value, due_at=now, attempts=0, claimed_until=None,
-            sent_at=None, last_error=None,
-        )
-    )  # fmt: skip
 
 
 def _who(
@@ -221,39 +207,97 @@ async def confirm(
 
 
 async def unsubscribe(*, session: AsyncSession, subscription_id: UUID) -> bool:
-    """Remove a subscription and what was planned for it; False if it was gone already."""
-    gone = await session.execute(
-        sa.delete(subscriptions)
-        .where(subscriptions.c.id == subscription_id)
-        .returning(subscriptions.c.id)
-    )
+    """Remove a subscription and what was planned for it; False if it was gone already. A
+    live's is remembered as "not this live" for its address, so that following the shop does
+    not plan that live for it again."""
+    gone = (
+        await session.execute(
+            sa.delete(subscriptions)
+            .where(subscriptions.c.id == subscription_id)
+            .returning(subscriptions.c.recipient, subscriptions.c.stream_id)
+        )
+    ).first()
+    if gone is not None and gone.stream_id is not None:
+        await session.execute(
+            insert(optouts)
+            .values(
+                recipient=gone.recipient, stream_id=gone.stream_id, created_at=datetime.now(UTC)
+            )
+            .on_conflict_do_nothing()
+        )
     await session.commit()
-    return gone.first() is not None
+    return gone is not None
 
 
-async def export(*, session: AsyncSession, email: str) -> PersonalDataExport:
-    """All that is kept about one address (GDPR access)."""
-    email = email.strip().lower()
+def _of_person(*, email: str | None, user_id: str | None) -> sa.ColumnElement[bool]:
+    """A person's subscriptions: their address's, and whatever they subscribed signed in (their
+    browsers' push subscriptions too), found by the user id given or that of their address."""
+    mine = []
+    if email is not None:
+        email = email.strip().lower()
+        mine.append(subscriptions.c.email == email)
+        signed_in = sa.select(subscriptions.c.user_id).where(
+            subscriptions.c.email == email, subscriptions.c.user_id.is_not(None)
+        )
+        mine.append(subscriptions.c.user_id.in_(signed_in.scalar_subquery()))
+    if user_id is not None:
+        mine.append(subscriptions.c.user_id == user_id)
+    return sa.or_(*mine) if mine else sa.false()
+
+
+async def export(
+    *, session: AsyncSession, email: str | None = None, user_id: str | None = None
+) -> PersonalDataExport:
+    """All that is kept about one person (GDPR access)."""
     rows = (
         await session.execute(
             sa.select(subscriptions)
-            .where(subscriptions.c.email == email)
+            .where(_of_person(email=email, user_id=user_id))
             .order_by(subscriptions.c.created_at)
         )
     ).all()
+    ids = [row.id for row in rows]
     sent = (
         await session.execute(
             sa.select(deliveries)
-            .where(deliveries.c.subscription_id.in_([row.id for row in rows]))
+            .where(deliveries.c.subscription_id.in_(ids))
             .order_by(deliveries.c.due_at)
         )
     ).all()
+    declined = (
+        await session.execute(
+            sa.select(optouts)
+            .where(optouts.c.recipient.in_(_recipients(rows, email)))
+            .order_by(optouts.c.created_at)
+        )
+    ).all()
+    budgets = confirmation_budgets
+    confirmations = (
+        await session.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(budgets.c.sent), 0)).where(
+                budgets.c.recipient.in_(_recipients(rows, email))
+            )
+        )
+    ).scalar_one()
     return PersonalDataExport(
-        email=email,
+        email=email.strip().lower() if email else None,
+        confirmations_sent_lately=confirmations,
+        user_id=user_id,
         subscriptions=[
             _exported(row, [one for one in sent if one.subscription_id == row.id]) for row in rows
         ],
+        unsubscribed_lives=[
+            OptOutExport(stream_id=one.stream_id, at=one.created_at) for one in declined
+        ],
     )
+
+
+def _recipients(rows: Sequence[sa.Row], email: str | None) -> set[str]:
+    """The person's addresses: those of their subscriptions, and the one given."""
+    known = {row.recipient for row in rows}
+    if email is not None:
+        known.add(recipient_of(email.strip().lower()))
+    return known
 
 
 def _exported(row: sa.Row, sent: list[sa.Row]) -> SubscriptionExport:
@@ -267,15 +311,25 @@ def _exported(row: sa.Row, sent: list[sa.Row]) -> SubscriptionExport:
     )
 
 
-async def erase(*, session: AsyncSession, email: str) -> int:
-    """Forget an address entirely (GDPR erasure): its subscriptions and what was sent to it."""
-    gone = await session.execute(
-        sa.delete(subscriptions)
-        .where(subscriptions.c.email == email.strip().lower())
-        .returning(subscriptions.c.id)
-    )
+async def erase(
+    *, session: AsyncSession, email: str | None = None, user_id: str | None = None
+) -> int:
+    """Forget a person entirely (GDPR erasure): their subscriptions, what was sent to them
+    (deliveries go with their subscription), the lives they unsubscribed from and the count of
+    confirmations sent to their address."""
+    gone = (
+        await session.execute(
+            sa.delete(subscriptions)
+            .where(_of_person(email=email, user_id=user_id))
+            .returning(subscriptions.c.recipient)
+        )
+    ).all()
+    recipients = _recipients(gone, email)
+    await session.execute(sa.delete(optouts).where(optouts.c.recipient.in_(recipients)))
+    budgets = confirmation_budgets
+    await session.execute(sa.delete(budgets).where(budgets.c.recipient.in_(recipients)))
     await session.commit()
-    return len(gone.all())
+    return len(gone)
 
 
 async def count(

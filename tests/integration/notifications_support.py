@@ -13,6 +13,8 @@ import httpx
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
+from chassis.auth import issue_token
+from chassis.settings import INSECURE_JWT_SECRET
 from contracts import new_envelope
 from contracts.streams import (
     Platform,
@@ -26,7 +28,7 @@ from contracts.streams import (
 )
 from services.notifications.app import create_app, migrate
 from services.notifications.settings import NotificationsSettings
-from tests.conftest import eventually
+from tests.conftest import auth, eventually
 from tests.support.services import serving
 from vitrine.mailcatcher import MailCatcher
 
@@ -35,15 +37,14 @@ LEAD = timedelta(minutes=15)
 
 
 def settings_for(env: dict, smtp: MailCatcher, **extra: Any) -> NotificationsSettings:
+    quick = {"dispatch_interval_s": 0.1, "send_retry_base_s": 0.2}
     return NotificationsSettings(
         **env,
         smtp_url=smtp.url,
         public_url=PUBLIC,
-        dispatch_interval_s=0.1,
-        send_retry_base_s=0.2,
         db_pool_size=2,
         db_max_overflow=2,
-        **extra,
+        **{**quick, **extra},
     )
 
 
@@ -114,6 +115,23 @@ async def known(client: httpx.AsyncClient, live: Live, admin: dict[str, str]) ->
         return answer.status_code == 200
 
     await eventually(heard)
+
+
+async def scheduled_live(
+    client: httpx.AsyncClient, js: JetStreamContext, env: dict, admin: dict, *, in_: timedelta
+) -> Live:
+    live = Live(js, env)
+    await live.schedule(datetime.now(UTC) + in_)
+    await known(client, live, admin)
+    return live
+
+
+def address() -> str:
+    return f"viewer-{uuid4().hex[:10]}@example.com"
+
+
+def signed_in(email: str) -> dict[str, str]:
+    return auth(issue_token(secret=INSECURE_JWT_SECRET, user_id=f"u-{email}", email=email))
 
 
 async def mail_to(smtp: MailCatcher, address: str, count: int = 1) -> list[EmailMessage]:

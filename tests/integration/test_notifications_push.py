@@ -14,7 +14,15 @@ from nats.js import JetStreamContext
 
 from services.notifications.push import b64url
 from tests.conftest import eventually
-from tests.integration.notifications_support import PUBLIC, Live, known, running, settings_for
+from tests.integration.notifications_support import (
+    PUBLIC,
+    Live,
+    address,
+    known,
+    running,
+    settings_for,
+    signed_in,
+)
 from tests.support.push_service import PushService, running_push_service
 from vitrine.mailcatcher import MailCatcher
 from vitrine.system import free_port
@@ -88,6 +96,7 @@ async def test_a_browser_gets_we_are_live_encrypted_and_signed(
     assert push.payload["title"] == "“Flash sale” is live now"
     assert push.payload["url"] == f"{PUBLIC}/live/{live.id}"
     assert push.payload["unsubscribe_url"].startswith(f"{PUBLIC}/api/live/reminders/unsubscribe")
+    assert push.payload["unsubscribe_label"] == "Stop these messages"  # the notification's action
     assert push.urgency == "high" and push.ttl == 3600
     assert service.refused == []
     counts = (await client.get(f"/api/live/streams/{live.id}/reminders", headers=admin)).json()
@@ -127,6 +136,41 @@ async def test_unsubscribing_by_the_token_stops_the_pushes(
     await live.start()
     await asyncio.sleep(1.5)
     assert service.to(browser) == []
+
+
+async def test_a_person_s_browsers_go_with_their_address_on_erasure(
+    client: httpx.AsyncClient, push_service: tuple[PushService, str], js: JetStreamContext,
+    env: dict, admin: dict,
+) -> None:  # fmt: skip
+    """A GDPR request names an address (or a user id): the push subscriptions its owner made
+    signed in are theirs too, though they carry no address."""
+    service, _ = push_service
+    live = await a_live(client, js, env, admin)
+    email = address()
+    me = signed_in(email)
+    url = f"/api/live/streams/{live.id}/reminders"
+    assert (await client.post(url, json={}, headers=me)).status_code == 201
+    key = (await client.get("/api/live/push/public-key")).json()["public_key"]
+    _, subscription = service.subscribe(application_server_key=key)
+    pushed = await client.post(
+        url, json={"channel": "webpush", "subscription": subscription}, headers=me
+    )
+    assert pushed.status_code == 201, pushed.text
+    _, stranger = service.subscribe(application_server_key=key)  # someone else's browser
+    assert (
+        await client.post(url, json={"channel": "webpush", "subscription": stranger})
+    ).is_success
+
+    for query in ({"email": email}, {"user_id": f"u-{email}"}):
+        kept = (await client.get("/api/live/reminders", params=query, headers=admin)).json()
+        assert {one["channel"] for one in kept["subscriptions"]} == {"email", "webpush"}, query
+        assert stranger["endpoint"] not in str(kept)
+    erased = await client.delete("/api/live/reminders", params={"email": email}, headers=admin)
+    assert erased.json() == {"subscriptions_deleted": 2}
+    counts = (await client.get(url, headers=admin)).json()
+    assert counts["by_channel"] == {"email": 0, "webpush": 1}, "the stranger's stays"
+    nobody = await client.get("/api/live/reminders", headers=admin)
+    assert nobody.status_code == 422, "an address or a user id is needed"
 
 
 def _subscription(**changes) -> dict:

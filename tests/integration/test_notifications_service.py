@@ -12,19 +12,18 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
-from chassis.auth import issue_token
-from chassis.settings import INSECURE_JWT_SECRET
 from tests.conftest import auth, eventually
 from tests.integration.notifications_support import (
     LEAD,
     PUBLIC,
-    Live,
+    address,
     html_of,
-    known,
     link,
     mail_to,
     running,
+    scheduled_live,
     settings_for,
+    signed_in,
     text_of,
     token_of,
 )
@@ -44,23 +43,6 @@ async def client(env: dict, smtp: MailCatcher) -> AsyncIterator[httpx.AsyncClien
     # A schema of its own: its shop followers must not hear of the end-to-end tests' lives.
     async with running(settings_for(env, smtp, db_schema_prefix="notif_")) as client:
         yield client
-
-
-def address() -> str:
-    return f"viewer-{uuid4().hex[:10]}@example.com"
-
-
-def signed_in(email: str) -> dict[str, str]:
-    return auth(issue_token(secret=INSECURE_JWT_SECRET, user_id=f"u-{email}", email=email))
-
-
-async def scheduled_live(
-    client: httpx.AsyncClient, js: JetStreamContext, env: dict, admin: dict, *, in_: timedelta
-) -> Live:
-    live = Live(js, env)
-    await live.schedule(datetime.now(UTC) + in_)
-    await known(client, live, admin)
-    return live
 
 
 async def test_a_signed_in_viewer_is_reminded_in_their_language_and_time_zone(
@@ -128,7 +110,7 @@ async def test_nobody_but_its_owner_learns_whether_an_address_is_subscribed(
     client: httpx.AsyncClient, js: JetStreamContext, env: dict, admin: dict, smtp: MailCatcher,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from services.notifications import subscriptions
+    from services.notifications import planning
 
     live = await scheduled_live(client, js, env, admin, in_=timedelta(hours=2))
     confirmed, pending, new = address(), address(), address()
@@ -151,7 +133,7 @@ async def test_nobody_but_its_owner_learns_whether_an_address_is_subscribed(
     assert len(smtp.to(pending)) == 1, "sent recently: not again"
     assert not smtp.to(confirmed), "a confirmed address is asked nothing"
     # Long enough after, a still pending address gets its confirmation again.
-    monkeypatch.setattr(subscriptions, "CONFIRMATION_RESEND_AFTER", timedelta(0))
+    monkeypatch.setattr(planning, "CONFIRMATION_RESEND_AFTER", timedelta(0))
     assert (await client.post(url, json={"email": pending})).status_code == 202
     await mail_to(smtp, pending, 2)
 

@@ -40,6 +40,25 @@ def test_a_signed_link_names_its_subscription_for_its_purpose_only() -> None:
             signer.verify(Purpose.UNSUBSCRIBE, forged)
 
 
+def test_only_the_exact_text_signed_is_a_token() -> None:
+    """Base64 has other spellings of the same bytes (padding, a last character's unused bits,
+    characters the decoder skips): none of them is accepted, so a link has one text only."""
+    signer, subscription = Signer("a-secret-key-of-32-characters-at-least"), uuid4()
+    token = signer.sign(Purpose.CONFIRM, subscription)
+    head, mac = token.split(".")
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bytes = last[last.index(mac[-1]) + 1]  # differs only in bits the decoder drops
+    spellings = [
+        f"{head}==.{mac}", f"{head}.{mac}==", f"{head}.{mac[:-1]}{same_bytes}",
+        f"{head}.{mac}\n", f" {token}", f"{head}.{mac[:10]}!{mac[10:]}"[:45],
+        f"{head[:5]}+{head[6:]}.{mac}", token.replace(".", ".."),
+    ]  # fmt: skip
+    for spelling in spellings:
+        with pytest.raises(BadToken):
+            signer.verify(Purpose.CONFIRM, spelling)
+    assert signer.verify(Purpose.CONFIRM, token) == subscription
+
+
 def test_the_time_is_said_in_the_subscribers_zone_and_language() -> None:
     assert local_time(LIVE, language="fr", time_zone="Europe/Paris") == (
         "mardi 3 mars 2026 à 18:00 (Europe/Paris)"
