@@ -79,10 +79,11 @@ def error_response(status: int, detail: Any, headers: Mapping[str, str] | None =
     return ErrorResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-class _Throttled:
+class Throttled:
     """Logs a warning at most once every LOG_EVERY_S, saying how many were left out."""
 
-    def __init__(self) -> None:
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self.logger = logger
         self.last = 0.0
         self.left_out = 0
 
@@ -94,10 +95,10 @@ class _Throttled:
         if self.left_out:
             message += f" ({self.left_out} more since the last such line)"
         self.last, self.left_out = now, 0
-        log.warning(message, *args)
+        self.logger.warning(message, *args)
 
 
-_outage_log = _Throttled()
+_outage_log = Throttled()
 
 
 def _unavailable(request: Request, why: str, *, retry_after_s: int) -> Response:

@@ -96,7 +96,7 @@ class Take:
 def take_token(bucket: Bucket | None, *, now_ms: int, capacity: int, refill_per_s: float) -> Take:
     """Take one token (a message) from the bucket, refilled at `refill_per_s` up to `capacity`.
 
-    The Lua script in `limits.py` runs this same arithmetic atomically inside Redis."""
+    `take_tokens` in `chassis/limits.py` runs this same arithmetic atomically inside Redis."""
     if bucket is None:
         tokens = float(capacity)
     else:
@@ -113,11 +113,6 @@ def slow_mode_wait_ms(*, last_post_ms: int | None, now_ms: int, slow_mode_s: int
     if slow_mode_s <= 0 or last_post_ms is None:
         return 0
     return max(0, last_post_ms + slow_mode_s * 1000 - now_ms)
-
-
-def retry_after_s(wait_ms: int) -> int:
-    """The `Retry-After` header: whole seconds, rounded up, at least 1."""
-    return max(1, math.ceil(wait_ms / 1000))
 
 
 # --- history cursor ------------------------------------------------------------------------------

@@ -5,21 +5,16 @@ not cost a token, and the reverse. Every user has keys of their own, so one user
 delays anyone else. The clock is Redis's (`TIME`), the same for every replica.
 """
 
-import logging
 from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from chassis.limits import BucketScript, retry_after_s
 from services.chat import domain
 
-log = logging.getLogger(__name__)
-
-# Same arithmetic as `domain.take_token` and `domain.slow_mode_wait_ms`.
+# `take_tokens` is the same arithmetic as `domain.take_token`, then `domain.slow_mode_wait_ms`.
 _POST = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local slow_ms = tonumber(ARGV[3])
@@ -29,19 +24,10 @@ if slow_ms > 0 then
     return {0, last + slow_ms - now, 'slow_mode'}
   end
 end
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-if tokens == nil then
-  tokens = capacity
-else
-  local elapsed = math.max(0, now - tonumber(state[2]))
-  tokens = math.min(capacity, tokens + elapsed * rate / 1000)
+local wait_ms = take_tokens(KEYS[1], capacity, rate, 1)
+if wait_ms > 0 then
+  return {0, wait_ms, 'rate_limit'}
 end
-if tokens < 1 then
-  return {0, math.ceil((1 - tokens) * 1000 / rate), 'rate_limit'}
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
 redis.call('SET', KEYS[2], now, 'PX', ARGV[4])
 return {1, 0, 'ok'}
 """
@@ -52,7 +38,7 @@ class TooFast(Exception):
 
     def __init__(self, *, reason: str, wait_ms: int) -> None:
         self.reason = reason
-        self.retry_after_s = domain.retry_after_s(wait_ms)
+        self.retry_after_s = retry_after_s(wait_ms)
         if reason == "slow_mode":
             message = f"slow mode: you may post again in {self.retry_after_s} s"
         else:
@@ -68,7 +54,7 @@ class PostLimiter:
     refill_per_s: float
 
     def __post_init__(self) -> None:
-        self._script = self.redis.register_script(_POST)
+        self._script = BucketScript(self.redis, _POST, name="chat limits")
 
     async def spend(self, *, user_id: str, stream_id: UUID, slow_mode_s: int) -> None:
         """Count one message of `user_id` in `stream_id`, or raise `TooFast`.
@@ -81,10 +67,9 @@ class PostLimiter:
             f"{self.prefix}chat:{{{user_id}}}:last:{stream_id}",
         ]
         args = [self.capacity, self.refill_per_s, slow_mode_s * 1000, domain.SLOW_MODE_MAX_S * 1000]
-        try:
-            allowed, wait_ms, reason = await self._script(keys=keys, args=args)
-        except RedisError as error:
-            log.warning("chat limits unavailable, letting a message through: %s", error)
+        answer = await self._script.run(keys=keys, args=args)
+        if answer is None:
             return
+        allowed, wait_ms, reason = answer
         if not int(allowed):
             raise TooFast(reason=str(reason), wait_ms=int(wait_ms))

@@ -18,6 +18,7 @@ from contracts import Envelope, subject_for
 from services.gateway import api, pages, reminders_api, ws
 from services.gateway.deps import Gateway, gateway_of
 from services.gateway.fanout import Fanout
+from services.gateway.limits import Rate, SubscribeLimits
 from services.gateway.live import Visibility
 from services.gateway.presence import Presence
 from services.gateway.settings import GatewaySettings
@@ -89,6 +90,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             visibility=visibility,
             fanout=fanout,
             presence=presence,
+            subscribe_limits=SubscribeLimits(
+                redis=redis,
+                prefix=settings.redis_prefix,
+                anonymous=Rate(
+                    burst=settings.reminder_subscribe_burst,
+                    per_hour=settings.reminder_subscribe_per_hour,
+                ),
+                signed_in=Rate(
+                    burst=settings.reminder_subscribe_user_burst,
+                    per_hour=settings.reminder_subscribe_user_per_hour,
+                ),
+            ),
         )
         presence_task = asyncio.create_task(presence.run(settings.presence_interval_s))
         try:

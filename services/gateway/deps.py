@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from services.gateway.fanout import Fanout
+from services.gateway.limits import SubscribeLimits
 from services.gateway.live import Visibility
 from services.gateway.presence import Presence
 from services.gateway.settings import GatewaySettings
@@ -19,6 +20,7 @@ class Gateway:
     visibility: Visibility  # may viewers watch a live
     fanout: Fanout  # one JetStream subscription per live with viewers here
     presence: Presence  # who watches through this gateway (Redis)
+    subscribe_limits: SubscribeLimits  # reminder subscriptions per client (Redis)
 
 
 def gateway_of(app: FastAPI) -> Gateway:

@@ -1,14 +1,16 @@
 """External routes of the notifications service (reminders, calendars): authentication here,
 then the notifications service answers (and checks the token again)."""
 
+import functools
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from chassis.auth import AdminUser, MaybeUser
+from chassis.auth import AdminUser, MaybeUser, Principal
 from services.gateway.api import StreamId, Upstream
+from services.gateway.deps import Gateway, GatewayDep
 
 router = APIRouter(tags=["notifications"])
 SERVICE_WORKER = FilePath(__file__).with_name("web") / "sw.js"
@@ -17,9 +19,18 @@ SERVICE_WORKER = FilePath(__file__).with_name("web") / "sw.js"
 SUBSCRIBE_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"description": "already subscribed (the caller's own address, or a browser)"},
     202: {"description": 'an address not the caller\'s own: always {"status": "check_your_inbox"}'},
+    429: {
+        "description": "too many subscriptions from this client (its user, else its IP address)",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
 }
 Token = Annotated[str, Query(max_length=64, description="from the e-mail's link")]
-Email = Annotated[str, Query(max_length=254, description="the subscriber's address")]
+Email = Annotated[str | None, Query(max_length=254, description="the person's address")]
+UserId = Annotated[
+    str | None, Query(min_length=1, max_length=255, description="the person's user id (`sub`)")
+]
 
 
 @router.post(
@@ -27,12 +38,12 @@ Email = Annotated[str, Query(max_length=254, description="the subscriber's addre
     summary="Be reminded of a live: {channel: email, email?, language?, time_zone?}",
 )  # fmt: skip
 async def remind_me(
-    request: Request, stream_id: StreamId, caller: MaybeUser, up: Upstream
+    request: Request, stream_id: StreamId, caller: MaybeUser, gateway: GatewayDep
 ) -> Response:
     """Signed in with that e-mail: confirmed at once (201, or 200 when it already was). Any
     other address: 202 `{"status": "check_your_inbox"}` whatever its state, and a confirmation
     goes to it while it is not confirmed (nobody learns whether an address is subscribed)."""
-    return await up.forward(request, "notifications")
+    return await _subscribe(request, caller, gateway)
 
 
 @router.get("/api/live/streams/{stream_id}/reminders", summary="How many will be reminded (admin)")
@@ -94,22 +105,33 @@ def _named(answer: Response, filename: str) -> Response:
     "/api/live/reminders", status_code=201, responses=SUBSCRIBE_ANSWERS,
     summary="Follow the shop: be reminded of every live to come",
 )  # fmt: skip
-async def follow_the_shop(request: Request, caller: MaybeUser, up: Upstream) -> Response:
+async def follow_the_shop(request: Request, caller: MaybeUser, gateway: GatewayDep) -> Response:
     """Like a live's reminders: 202 `{"status": "check_your_inbox"}` for an address not the
     caller's own."""
-    return await up.forward(request, "notifications")
+    return await _subscribe(request, caller, gateway)
 
 
-@router.get("/api/live/reminders", summary="Everything kept about an address (admin, GDPR)")
+async def _subscribe(request: Request, caller: Principal | None, gateway: Gateway) -> Response:
+    """Forwarded within the client's subscription limit (services/gateway/limits.py)."""
+    forward = functools.partial(gateway.upstream.forward, request, "notifications")
+    return await gateway.subscribe_limits.within(request, caller, forward)
+
+
+@router.get(
+    "/api/live/reminders",
+    summary="Everything kept about a person, by address or user id (admin, GDPR)",
+)
 async def export_personal_data(
-    request: Request, email: Email, caller: AdminUser, up: Upstream
+    request: Request, caller: AdminUser, up: Upstream, email: Email = None, user_id: UserId = None
 ) -> Response:
     return await up.forward(request, "notifications")
 
 
-@router.delete("/api/live/reminders", summary="Forget an address entirely (admin, GDPR)")
+@router.delete(
+    "/api/live/reminders", summary="Forget a person entirely, by address or user id (admin, GDPR)"
+)
 async def erase_personal_data(
-    request: Request, email: Email, caller: AdminUser, up: Upstream
+    request: Request, caller: AdminUser, up: Upstream, email: Email = None, user_id: UserId = None
 ) -> Response:
     return await up.forward(request, "notifications")
 

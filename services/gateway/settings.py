@@ -26,6 +26,14 @@ class GatewaySettings(ServiceSettings):
     presence_ttl_s: int = Field(15, ge=2)
     presence_interval_s: float = Field(1.0, gt=0)
     upstream_timeout_s: float = Field(10.0, gt=0)
+    # Reminder subscriptions (each may send a confirmation e-mail to the address given) one
+    # anonymous client, by IP address (IPv6 by /64), may ask for at once, then an hour; what a
+    # signed-in user, by id, may (a person needs accounts to get more, and their own address
+    # gets no e-mail); admins have no limit. Past it: 429 with Retry-After (gateway/limits.py).
+    reminder_subscribe_burst: int = Field(5, ge=1)
+    reminder_subscribe_per_hour: float = Field(20.0, gt=0)
+    reminder_subscribe_user_burst: int = Field(20, ge=1)
+    reminder_subscribe_user_per_hour: float = Field(60.0, gt=0)
     # A gateway without NATS serves snapshots that never move: past this it is taken out of
     # its Service so new viewers land on one that has the bus (inf: never; see the README).
     # Redis only keeps the viewer counts (presence fails open): tolerated for ever by default.

@@ -93,6 +93,10 @@ async def test_reminders_from_subscribing_to_going_live(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert one_click.status_code == 200
+    by_user = {"user_id": f"u-{signed_in}"}  # a GDPR request may name the user instead
+    kept = await gateway.get("/api/live/reminders", params=by_user, headers=admin)
+    assert kept.status_code == 200, kept.text
+    assert [one["email"] for one in kept.json()["subscriptions"]] == [signed_in]
     erased = await gateway.delete("/api/live/reminders", params={"email": signed_in}, headers=admin)
     assert erased.json() == {"subscriptions_deleted": 1}
     counts = (await gateway.get(f"/api/live/streams/{live_id}/reminders", headers=admin)).json()

@@ -138,4 +138,4 @@ async def test_a_pool_with_no_free_connection_gets_503_with_retry_after(env, cap
 @pytest.fixture(autouse=True)
 def _warnings(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.WARNING)
-    monkeypatch.setattr(errors, "_outage_log", errors._Throttled())  # each test sees its line
+    monkeypatch.setattr(errors, "_outage_log", errors.Throttled())  # each test sees its line

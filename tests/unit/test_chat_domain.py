@@ -136,13 +136,6 @@ def test_slow_mode_waits_from_the_last_post() -> None:
     assert domain.slow_mode_wait_ms(last_post_ms=1_000, now_ms=11_000, slow_mode_s=10) == 0
 
 
-def test_retry_after_is_whole_seconds_rounded_up() -> None:
-    assert domain.retry_after_s(1) == 1
-    assert domain.retry_after_s(1_000) == 1
-    assert domain.retry_after_s(1_001) == 2
-    assert domain.retry_after_s(0) == 1
-
-
 # --- cursor --------------------------------------------------------------------------------------
 
 
