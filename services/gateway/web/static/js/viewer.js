@@ -12,6 +12,7 @@ import { LiveState, el } from "./livestate.js";
 import { Player } from "./player.js";
 import { ReplayTimeline, loadReplay } from "./replay.js";
 import { showReminders } from "./reminders.js";
+import { scheduledLives, showUpcoming } from "./upcoming.js";
 
 const $ = (id) => document.getElementById(id);
 const state = new LiveState();
@@ -38,15 +39,17 @@ function viewerSession() {
   return id;
 }
 
-async function chooseLive() {
-  const match = location.pathname.match(/^\/live\/([0-9a-fA-F-]{36})\/?$/);
-  if (match) return match[1];
-  const lives = await api("/api/live/streams");
+/** `/live/{id}`: that live's id. */
+function addressedLive() {
+  return location.pathname.match(/^\/live\/([0-9a-fA-F-]{36})\/?$/)?.[1] ?? null;
+}
+
+/** For `/live`: the live on air, else the next scheduled, else the latest replay; `lives`: those
+ * viewers see (GET /api/live/streams). */
+async function chooseLive(lives) {
   const onAir = lives.find((s) => s.status === "live");
   if (onAir) return onAir.id;
-  const next = lives
-    .filter((s) => s.status === "scheduled")
-    .sort((a, b) => (a.scheduled_at || "9999").localeCompare(b.scheduled_at || "9999"));
+  const next = scheduledLives(lives);
   if (next.length) return next[0].id;
   const ended = await api("/api/live/streams?status=ended&limit=20"); // latest ended first
   return ended.find((s) => s.replay_url)?.id ?? null; // nothing coming: the latest replay
@@ -61,13 +64,18 @@ function notice(text, label = null) {
 }
 
 async function start() {
-  let streamId;
+  let streamId = addressedLive();
   try {
-    streamId = await chooseLive();
+    const lives = await api("/api/live/streams");
+    streamId ??= await chooseLive(lives);
+    showUpcoming(lives, streamId);
   } catch {
-    notice(t("error.network"));
-    setTimeout(start, 5_000);
-    return;
+    if (!streamId) {
+      notice(t("error.network"));
+      setTimeout(start, 5_000);
+      return;
+    }
+    showUpcoming([], streamId); // the list comes with its next refresh; the live shows now
   }
   if (!streamId) {
     notice(t("live.none"));
