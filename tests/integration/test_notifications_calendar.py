@@ -1,7 +1,7 @@
 """Calendars from the notifications service, parsed back with icalendar: a live's event keeps
 its UID and bumps its SEQUENCE when it moves; the shop's feed lists the lives to come."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,13 +12,6 @@ from nats.js import JetStreamContext
 from tests.conftest import eventually
 from tests.integration.notifications_support import PUBLIC, Live, known, running, settings_for
 from vitrine.mailcatcher import MailCatcher
-from vitrine.system import free_port
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[MailCatcher]:
-    with MailCatcher(port=free_port()) as catcher:
-        yield catcher
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,6 @@ from vitrine.system import free_port
 
 
 @pytest.fixture(scope="module")
-def smtp() -> AsyncIterator[MailCatcher]:
-    with MailCatcher(port=free_port()) as catcher:
-        yield catcher
-
-
-@pytest.fixture(scope="module")
 async def client(env: dict, smtp: MailCatcher) -> AsyncIterator[httpx.AsyncClient]:
     async with running(settings_for(env, smtp, db_schema_prefix="rules_")) as client:
         yield client

@@ -31,14 +31,6 @@ from vitrine.mailcatcher import MailCatcher
 
 
 @pytest.fixture(scope="module")
-def smtp() -> AsyncIterator[MailCatcher]:
-    from vitrine.system import free_port
-
-    with MailCatcher(port=free_port()) as catcher:
-        yield catcher
-
-
-@pytest.fixture(scope="module")
 async def client(env: dict, smtp: MailCatcher) -> AsyncIterator[httpx.AsyncClient]:
     # A schema of its own: its shop followers must not hear of the end-to-end tests' lives.
     async with running(settings_for(env, smtp, db_schema_prefix="notif_")) as client:
