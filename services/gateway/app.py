@@ -15,7 +15,7 @@ from chassis.bus import BusProvider, publish_event
 from chassis.health import tolerated
 from chassis.web import create_web_app
 from contracts import Envelope, subject_for
-from services.gateway import api, pages, reminders_api, ws
+from services.gateway import api, openapi, pages, products_api, reminders_api, ws
 from services.gateway.deps import Gateway, gateway_of
 from services.gateway.fanout import Fanout
 from services.gateway.limits import Rate, SubscribeLimits
@@ -128,6 +128,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         service="gateway",
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        generate_unique_id_function=openapi.operation_id,
         # The gateway's sockets live on NATS, its viewer counts on Redis: an outage is ridden
         # out (viewers resume with since=, presence fails open and catches up); past its bound
         # a NATS outage drains the gateway, a Redis one by default never does.
@@ -144,7 +145,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         expose_headers=["Location", "Retry-After"],
     )
     app.include_router(api.router)
+    app.include_router(products_api.router)
     app.include_router(reminders_api.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
+    openapi.install(app)
     return app

@@ -3,7 +3,7 @@ then the notifications service answers (and checks the token again)."""
 
 import functools
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -11,21 +11,49 @@ from fastapi.responses import FileResponse
 from chassis.auth import AdminUser, MaybeUser, Principal
 from services.gateway.api import StreamId, Upstream
 from services.gateway.deps import Gateway, GatewayDep
+from services.gateway.openapi import (
+    ADMIN,
+    BODY,
+    CONFLICT,
+    NOT_FOUND,
+    TOKEN,
+    Answers,
+    answers,
+    body,
+    error,
+)
+from services.notifications.schemas import (
+    Erased,
+    LeadTime,
+    LiveSubscribers,
+    PersonalDataExport,
+    ReminderPublic,
+    ReminderRequest,
+    SampleReminder,
+    TestResult,
+)
 
 router = APIRouter(tags=["notifications"])
 SERVICE_WORKER = FilePath(__file__).with_name("web") / "sw.js"
 
 # 201 a new subscription of the caller's own address (or browser), 200 an existing one.
-SUBSCRIBE_ANSWERS: dict[int | str, dict[str, Any]] = {
-    200: {"description": "already subscribed (the caller's own address, or a browser)"},
-    202: {"description": 'an address not the caller\'s own: always {"status": "check_your_inbox"}'},
-    429: {
-        "description": "too many subscriptions from this client (its user, else its IP address)",
-        "headers": {
-            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+SUBSCRIBE_ANSWERS = answers(
+    TOKEN,
+    NOT_FOUND,
+    BODY,
+    CONFLICT,
+    {
+        200: {
+            "model": ReminderPublic,
+            "description": "already subscribed (its owner, or a browser)",
         },
+        202: {"description": 'an address not the caller\'s own: {"status": "check_your_inbox"}'},
+        429: error(
+            "too many subscriptions from this client (its user, else its IP address)",
+            retry_after=True,
+        ),
     },
-}
+)
 Token = Annotated[str, Query(max_length=64, description="from the e-mail's link")]
 Email = Annotated[str | None, Query(max_length=254, description="the person's address")]
 UserId = Annotated[
@@ -34,7 +62,8 @@ UserId = Annotated[
 
 
 @router.post(
-    "/api/live/streams/{stream_id}/reminders", status_code=201, responses=SUBSCRIBE_ANSWERS,
+    "/api/live/streams/{stream_id}/reminders", status_code=201, response_model=ReminderPublic,
+    openapi_extra=body(ReminderRequest), responses=SUBSCRIBE_ANSWERS,
     summary="Be reminded of a live: {channel: email, email?, language?, time_zone?}",
 )  # fmt: skip
 async def remind_me(
@@ -46,7 +75,10 @@ async def remind_me(
     return await _subscribe(request, caller, gateway)
 
 
-@router.get("/api/live/streams/{stream_id}/reminders", summary="How many will be reminded (admin)")
+@router.get(
+    "/api/live/streams/{stream_id}/reminders", response_model=LiveSubscribers,
+    responses=answers(ADMIN, NOT_FOUND), summary="How many will be reminded (admin)",
+)  # fmt: skip
 async def live_subscribers(
     request: Request, stream_id: StreamId, caller: AdminUser, up: Upstream
 ) -> Response:
@@ -54,7 +86,8 @@ async def live_subscribers(
 
 
 @router.post(
-    "/api/live/streams/{stream_id}/reminders/test",
+    "/api/live/streams/{stream_id}/reminders/test", response_model=TestResult,
+    openapi_extra=body(SampleReminder), responses=answers(ADMIN, NOT_FOUND, BODY),
     summary="Send the live's reminder now to one address, as a test (admin)",
 )  # fmt: skip
 async def send_test(
@@ -64,22 +97,22 @@ async def send_test(
 
 
 @router.put(
-    "/api/live/streams/{stream_id}/reminder-settings",
+    "/api/live/streams/{stream_id}/reminder-settings", response_model=LiveSubscribers,
+    openapi_extra=body(LeadTime), responses=answers(ADMIN, NOT_FOUND, BODY),
     summary="A live's reminder lead time in minutes (admin)",
-)
+)  # fmt: skip
 async def reminder_settings(
     request: Request, stream_id: StreamId, caller: AdminUser, up: Upstream
 ) -> Response:
     return await up.forward(request, "notifications")
 
 
-CALENDAR: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/calendar": {}}, "description": "RFC 5545"}
-}
+CALENDAR: Answers = {200: {"content": {"text/calendar": {}}, "description": "RFC 5545"}}
 
 
 @router.get(
-    "/api/live/streams/{stream_id}/calendar.ics", response_class=Response, responses=CALENDAR,
+    "/api/live/streams/{stream_id}/calendar.ics", response_class=Response,
+    responses=answers(NOT_FOUND, CALENDAR),
     summary="Add a live to a calendar (RFC 5545)",
 )  # fmt: skip
 async def live_calendar(request: Request, stream_id: StreamId, up: Upstream) -> Response:
@@ -87,7 +120,7 @@ async def live_calendar(request: Request, stream_id: StreamId, up: Upstream) -> 
 
 
 @router.get(
-    "/api/live/calendar.ics", response_class=Response, responses=CALENDAR,
+    "/api/live/calendar.ics", response_class=Response, responses=answers(CALENDAR),
     summary="The shop's lives to come, a calendar feed to subscribe to",
 )  # fmt: skip
 async def shop_calendar(request: Request, up: Upstream) -> Response:
@@ -102,7 +135,8 @@ def _named(answer: Response, filename: str) -> Response:
 
 
 @router.post(
-    "/api/live/reminders", status_code=201, responses=SUBSCRIBE_ANSWERS,
+    "/api/live/reminders", status_code=201, response_model=ReminderPublic,
+    openapi_extra=body(ReminderRequest), responses=SUBSCRIBE_ANSWERS,
     summary="Follow the shop: be reminded of every live to come",
 )  # fmt: skip
 async def follow_the_shop(request: Request, caller: MaybeUser, gateway: GatewayDep) -> Response:
@@ -118,9 +152,9 @@ async def _subscribe(request: Request, caller: Principal | None, gateway: Gatewa
 
 
 @router.get(
-    "/api/live/reminders",
+    "/api/live/reminders", response_model=PersonalDataExport, responses=answers(ADMIN),
     summary="Everything kept about a person, by address or user id (admin, GDPR)",
-)
+)  # fmt: skip
 async def export_personal_data(
     request: Request, caller: AdminUser, up: Upstream, email: Email = None, user_id: UserId = None
 ) -> Response:
@@ -128,8 +162,9 @@ async def export_personal_data(
 
 
 @router.delete(
-    "/api/live/reminders", summary="Forget a person entirely, by address or user id (admin, GDPR)"
-)
+    "/api/live/reminders", response_model=Erased, responses=answers(ADMIN),
+    summary="Forget a person entirely, by address or user id (admin, GDPR)",
+)  # fmt: skip
 async def erase_personal_data(
     request: Request, caller: AdminUser, up: Upstream, email: Email = None, user_id: UserId = None
 ) -> Response:
@@ -143,8 +178,14 @@ async def link_page(request: Request, token: Token, up: Upstream) -> Response:
     return _link_headers(await up.forward(request, "notifications"))
 
 
-@router.post("/api/live/reminders/confirm", summary="Confirm a reminder (the e-mail's link)")
-@router.post("/api/live/reminders/unsubscribe", summary="One-click unsubscribe (RFC 8058)")
+@router.post(
+    "/api/live/reminders/confirm", operation_id="confirm_reminder", responses=answers(NOT_FOUND),
+    summary="Confirm a reminder (the e-mail's link)",
+)  # fmt: skip
+@router.post(
+    "/api/live/reminders/unsubscribe", operation_id="one_click_unsubscribe",
+    responses=answers(NOT_FOUND), summary="One-click unsubscribe (RFC 8058)",
+)  # fmt: skip
 async def link_action(request: Request, token: Token, up: Upstream) -> Response:
     return _link_headers(await up.forward(request, "notifications"))
 
@@ -164,8 +205,9 @@ def _link_headers(answer: Response) -> Response:
 
 
 @router.delete(
-    "/api/live/reminders/{token}", status_code=204, summary="Unsubscribe by the link's token"
-)
+    "/api/live/reminders/{token}", status_code=204, responses=answers(NOT_FOUND),
+    summary="Unsubscribe by the link's token",
+)  # fmt: skip
 async def unsubscribe(
     request: Request,
     token: Annotated[str, Path(max_length=64, description="from the unsubscribe link")],
@@ -174,7 +216,10 @@ async def unsubscribe(
     return await up.forward(request, "notifications")
 
 
-@router.get("/api/live/push/public-key", summary="The VAPID key to subscribe to Web Push with")
+@router.get(
+    "/api/live/push/public-key", response_model=dict[str, str], responses=answers(NOT_FOUND),
+    summary="The VAPID key to subscribe to Web Push with (404 when Web Push is not set up)",
+)  # fmt: skip
 async def push_public_key(request: Request, up: Upstream) -> Response:
     """`applicationServerKey` for `pushManager.subscribe` in the viewer's browser."""
     return await up.forward(request, "notifications")
