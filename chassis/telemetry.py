@@ -1,6 +1,7 @@
 """OpenTelemetry traces and Prometheus metrics."""
 
 import os
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -40,7 +41,9 @@ def setup_tracing(service_name: str) -> None:
 # Query parameters whose values are a person's (an admin's GDPR request) or open their
 # subscription (an e-mail's link): kept out of traces, whoever collects them.
 PRIVATE_QUERY = frozenset({"email", "user_id", "token"})
-URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
+URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.path", "url.query")
+# Two base64url parts or more joined by dots, each long: a signed link's token or a JWT.
+SIGNED_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}(\.[A-Za-z0-9_-]{16,})+")
 
 
 def instrument(app: FastAPI, service_name: str) -> None:
@@ -51,18 +54,23 @@ def instrument(app: FastAPI, service_name: str) -> None:
 
 
 def hide_private_query(span: Span, scope: dict[str, Any]) -> None:
-    """The request span's URL attributes with the private parameters' values replaced."""
+    """The request span's URL attributes with the private parameters' values replaced, and a
+    signed token in the path (an unsubscribe link's) too."""
     query = scope.get("query_string", b"").decode("latin-1")
-    if not span.is_recording() or not any(name in query for name in PRIVATE_QUERY):
+    path = scope.get("path", "")
+    if not span.is_recording() or not (query or SIGNED_TOKEN.search(path)):
         return
-    hidden = redacted_query(query)
     attributes = getattr(span, "attributes", None) or {}
     for name in URL_ATTRIBUTES:
         value = attributes.get(name)
-        if isinstance(value, str) and "?" in value:
-            span.set_attribute(name, f"{value.split('?', 1)[0]}?{hidden}")
-        elif isinstance(value, str) and name == "url.query":
-            span.set_attribute(name, hidden)
+        if not isinstance(value, str):
+            continue
+        if name == "url.query":
+            span.set_attribute(name, redacted_query(value))
+            continue
+        head, mark, tail = value.partition("?")
+        hidden = SIGNED_TOKEN.sub("REDACTED", head)
+        span.set_attribute(name, f"{hidden}?{redacted_query(tail)}" if mark else hidden)
 
 
 def redacted_query(query: str) -> str:

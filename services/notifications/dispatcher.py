@@ -216,12 +216,13 @@ class Dispatcher:
         )  # fmt: skip
 
     async def _forget(self, row: sa.Row) -> None:
-        """The push service says the browser unsubscribed: so do we (and what was planned)."""
+        """The push service says the browser unsubscribed: so do we, from every live and the
+        shop (one endpoint, one browser), with what was planned."""
         FAILED.labels(row.channel, row.kind, "true").inc()
         log.info("push subscription of delivery %s is gone: removed", row.id)
         async with self.sessions() as session, session.begin():
             await session.execute(
-                sa.delete(subscriptions).where(subscriptions.c.id == row.subscription_id)
+                sa.delete(subscriptions).where(subscriptions.c.recipient == row.recipient)
             )
 
     async def _failed(self, row: sa.Row, *, reason: str, permanent: bool) -> None:

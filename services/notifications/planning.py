@@ -44,7 +44,13 @@ async def plan_live(
 ) -> None:
     """Bring the live's messages in line with what is known of it now (for every confirmed
     subscriber of the live or of the shop, or only `subscription_id`)."""
-    live = (await session.execute(sa.select(lives).where(lives.c.stream_id == stream_id))).first()
+    # FOR SHARE: a subscription planned by a request and the live changed by an event wait for
+    # each other, so whichever commits second sees the other (never a plan from a stale live).
+    live = (
+        await session.execute(
+            sa.select(lives).where(lives.c.stream_id == stream_id).with_for_update(read=True)
+        )
+    ).first()
     if live is None:
         return
     now = datetime.now(UTC)
@@ -56,15 +62,15 @@ async def plan_live(
             about=live.scheduled_at,
         )  # fmt: skip
     else:
-        await _set_aside(session, stream_id=stream_id, kinds=(soon,))
+        await _set_aside(session, stream_id=stream_id, kinds=(soon,), only=subscription_id)
     if live.status == "live":
         await _ensure(session, live=live, kind=on_air, due_at=now, only=subscription_id)
     elif live.status != "scheduled":  # ended or deleted: "we're live" would be a lie now
-        await _set_aside(session, stream_id=stream_id, kinds=(on_air,))
+        await _set_aside(session, stream_id=stream_id, kinds=(on_air,), only=subscription_id)
     if live.status == "ended" and live.replay_ready:
         await _ensure(session, live=live, kind=replay, due_at=now, only=subscription_id)
     elif live.status == "deleted":
-        await _set_aside(session, stream_id=stream_id, kinds=(replay,))
+        await _set_aside(session, stream_id=stream_id, kinds=(replay,), only=subscription_id)
 
 
 async def plan_subscription(
@@ -216,18 +222,30 @@ async def _ensure(
     new = statement.excluded
     was_about = deliveries.c.scheduled_for
     moved_since = was_about.is_not(None) & was_about.is_distinct_from(new.scheduled_for)
+    # A pending message about the same time keeps its schedule (a retry's backoff and window):
+    # another event about the live moves nothing.
+    same = (deliveries.c.status == DeliveryStatus.PENDING.value) & was_about.is_not_distinct_from(
+        new.scheduled_for
+    )
+
+    def kept(column: sa.Column, otherwise: object) -> sa.ColumnElement:
+        return sa.case((same, column), else_=otherwise)
+
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[deliveries.c.recipient, deliveries.c.stream_id, deliveries.c.kind],
             set_={
-                "due_at": new.due_at,
-                "first_due_at": new.first_due_at,
+                # The live's own subscription once there is one (its unsubscribe link, and
+                # unsubscribing from the live takes the message with it).
+                "subscription_id": new.subscription_id,
+                "due_at": kept(deliveries.c.due_at, new.due_at),
+                "first_due_at": kept(deliveries.c.first_due_at, new.first_due_at),
                 "scheduled_for": new.scheduled_for,
                 "status": DeliveryStatus.PENDING.value,
                 # A message sent (or on its way) about another time: its claim is void
                 # (`attempts` only grows, so a sender still on it records nothing).
                 "claimed_until": None,
-                "last_error": None,
+                "last_error": kept(deliveries.c.last_error, None),
             },
             where=deliveries.c.status.in_(REPLANNABLE)
             | (deliveries.c.status.in_(GONE_OUT) & moved_since),
@@ -235,13 +253,14 @@ async def _ensure(
     )
 
 
-async def _set_aside(session: AsyncSession, *, stream_id: UUID, kinds: tuple[Kind, ...]) -> None:
-    await session.execute(
-        sa.update(deliveries)
-        .where(
-            deliveries.c.stream_id == stream_id,
-            deliveries.c.kind.in_([kind.value for kind in kinds]),
-            deliveries.c.status == DeliveryStatus.PENDING.value,
-        )
-        .values(status=DeliveryStatus.SKIPPED.value)
+async def _set_aside(
+    session: AsyncSession, *, stream_id: UUID, kinds: tuple[Kind, ...], only: UUID | None
+) -> None:
+    pending = sa.update(deliveries).where(
+        deliveries.c.stream_id == stream_id,
+        deliveries.c.kind.in_([kind.value for kind in kinds]),
+        deliveries.c.status == DeliveryStatus.PENDING.value,
     )
+    if only is not None:
+        pending = pending.where(deliveries.c.subscription_id == only)
+    await session.execute(pending.values(status=DeliveryStatus.SKIPPED.value))

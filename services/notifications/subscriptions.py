@@ -218,15 +218,33 @@ async def unsubscribe(*, session: AsyncSession, subscription_id: UUID) -> bool:
         )
     ).first()
     if gone is not None and gone.stream_id is not None:
-        await session.execute(
-            insert(optouts)
-            .values(
-                recipient=gone.recipient, stream_id=gone.stream_id, created_at=datetime.now(UTC)
-            )
-            .on_conflict_do_nothing()
-        )
+        await _not_this_live(session, recipient=gone.recipient, stream_id=gone.stream_id)
+    elif gone is not None:  # no longer following the shop: its "not this live"s serve nothing
+        await session.execute(sa.delete(optouts).where(optouts.c.recipient == gone.recipient))
     await session.commit()
     return gone is not None
+
+
+async def _not_this_live(session: AsyncSession, *, recipient: str, stream_id: UUID) -> None:
+    """What the shop's follow planned of the live for the address is dropped unsent, and the
+    live kept as "not this live" while the address follows the shop (only then: an address
+    is kept no longer than it needs to be)."""
+    await session.execute(
+        sa.delete(deliveries).where(
+            deliveries.c.recipient == recipient,
+            deliveries.c.stream_id == stream_id,
+            deliveries.c.status.in_((DeliveryStatus.PENDING.value, DeliveryStatus.SKIPPED.value)),
+        )
+    )
+    follows = sa.select(subscriptions.c.id).where(
+        subscriptions.c.recipient == recipient, subscriptions.c.stream_id.is_(None)
+    )
+    if (await session.execute(follows)).first() is not None:
+        await session.execute(
+            insert(optouts)
+            .values(recipient=recipient, stream_id=stream_id, created_at=datetime.now(UTC))
+            .on_conflict_do_nothing()
+        )
 
 
 def _of_person(*, email: str | None, user_id: str | None) -> sa.ColumnElement[bool]:

@@ -34,6 +34,13 @@ def upgrade() -> None:
     )
     op.add_column("reminder_deliveries", sa.Column("first_due_at", sa.DateTime(timezone=True)))
     op.add_column("reminder_deliveries", sa.Column("scheduled_for", sa.DateTime(timezone=True)))
+    # Rows from before: their first time is their time now; a "starts soon" was about the
+    # live's time as known now.
+    op.execute("UPDATE reminder_deliveries SET first_due_at = due_at")
+    op.execute(
+        "UPDATE reminder_deliveries AS d SET scheduled_for = l.scheduled_at FROM lives AS l"
+        " WHERE d.stream_id = l.stream_id AND d.kind = 'starting_soon'"
+    )
     op.create_index(
         "ix_reminder_deliveries_subscription", "reminder_deliveries", ["subscription_id"]
     )
