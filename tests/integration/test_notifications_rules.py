@@ -42,16 +42,21 @@ async def test_a_live_unsubscribed_from_stays_so_though_the_shop_is_followed(
     email = address()
     me = signed_in(email)
     assert (await client.post("/api/live/reminders", json={}, headers=me)).status_code == 201
-    # Both announced after the follow: their "starts soon" is planned for the follower first.
-    soon = LEAD + timedelta(seconds=3)
-    left = await scheduled_live(client, js, env, admin, in_=soon)
-    other = await scheduled_live(client, js, env, admin, in_=soon)
+    # Both announced after the follow (its "starts soon" planned for the follower first), far
+    # enough ahead that nothing goes before the unsubscription, then brought close.
+    left = await scheduled_live(client, js, env, admin, in_=timedelta(hours=2))
+    other = await scheduled_live(client, js, env, admin, in_=timedelta(hours=2))
     mine = await client.post(f"/api/live/streams/{left.id}/reminders", json={}, headers=me)
     assert mine.status_code == 201, mine.text
     token = mine.json()["unsubscribe_token"]  # its owner may unsubscribe from the page
     assert (await client.delete(f"/api/live/reminders/{token}")).status_code == 204
 
-    await left.publish_title_change("Spring collection")  # plans the live again
+    kept = (await client.get("/api/live/reminders", params={"email": email}, headers=admin)).json()
+    planned = [one for sub in kept["subscriptions"] for one in sub["deliveries"]]
+    assert [one for one in planned if one["stream_id"] == str(left.id)] == [], "nothing left"
+
+    for live in (left, other):  # plans both again, "starts soon" due in 2 s
+        await live.schedule(datetime.now(UTC) + LEAD + timedelta(seconds=2))
     # The follower hears of the other live: by then, of this one too if at all.
     await eventually_about(smtp, email, other.id)
     await asyncio.sleep(1)

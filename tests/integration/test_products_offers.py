@@ -178,7 +178,8 @@ async def test_a_live_offer_is_coupons_in_the_shop_from_the_start_to_the_window_
     assert (second["amount"], second["product_ids"]) == ("5.00", [int(belt["external_id"])])
     # While on air the coupon ends after a provisional 12 h plus the window.
     expires = when(main["date_expires_gmt"])
-    assert abs(expires - (started_at + timedelta(hours=14))) < timedelta(seconds=5)
+    # The shop computes it when it hears of the start, which a busy run may delay.
+    assert abs(expires - (started_at + timedelta(hours=14))) < timedelta(minutes=1)
     opened = await events_of(js, env, stream_id, count=1, kind="offer.>")
     assert types_of(opened) == ["offer.opened"] and opened[0]["data"]["offer"]["code"] == code
 

@@ -93,7 +93,8 @@ async def test_a_live_s_discount_codes_hold_in_shopify_and_the_cart_permalink_ca
     assert second.variant_ids == [int(beret["external_id"])] and second.value["amount"] == "5.00"
     assert trench.combines_with["productDiscounts"] is True
     assert trench.ends_at is not None
-    assert abs(trench.ends_at - (started_at + timedelta(hours=36))) < timedelta(seconds=5)
+    # Computed when the start is heard of, which a busy run may delay.
+    assert abs(trench.ends_at - (started_at + timedelta(hours=36))) < timedelta(minutes=1)
 
     # A cart of a trench and a beret: the permalink carries both codes and the attribution.
     session_id = "s-" + uuid4().hex
