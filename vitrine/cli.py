@@ -1,6 +1,7 @@
 """`vitrine`: serve a service, migrate, print a dev token, or run everything (`vitrine dev`)."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -104,6 +105,45 @@ def token(
             ttl=timedelta(hours=hours),
         )
     )
+
+
+@app.command()
+def events(
+    durable: Annotated[str, typer.Option(help="the durable consumer's name; reused, it resumes")],
+    live: Annotated[str | None, typer.Option(help="one live's id; default: every live")] = None,
+    types: Annotated[
+        list[str] | None, typer.Option("--type", help="e.g. product.featured or product.>")
+    ] = None,
+    from_now: Annotated[bool, typer.Option(help="a new durable skips the events kept")] = False,
+) -> None:
+    """Print the events as JSON lines, one envelope each, from a durable consumer (NATS_URL,
+    JETSTREAM_STREAM, SUBJECT_ROOT); each is acknowledged once printed."""
+    from nats.js.api import DeliverPolicy
+
+    from vitrine.client import EventFeed
+
+    settings = ServiceSettings()
+
+    async def run() -> None:
+        async with await EventFeed.connect(
+            settings.nats_url,
+            durable=durable,
+            stream_id=live,
+            types=types or (),
+            subject_root=settings.subject_root,
+            stream=settings.jetstream_stream,
+            start=DeliverPolicy.NEW if from_now else DeliverPolicy.ALL,
+        ) as feed:
+            async for event in feed:
+                typer.echo(event.envelope.model_dump_json())
+                await event.ack()
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except (LookupError, ValueError) as refused:  # no such stream; a durable's other filter
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
