@@ -190,6 +190,14 @@ async def admin(principal: Annotated[Principal, Depends(signed_in)]) -> Principa
     return principal
 
 
+async def moderator(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
+    """A chat moderator (admins moderate too)."""
+    if not principal.is_moderator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "moderators only")
+    return principal
+
+
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(signed_in)]
 AdminUser = Annotated[Principal, Depends(admin)]
+ModeratorUser = Annotated[Principal, Depends(moderator)]

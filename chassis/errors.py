@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.inputs import safe_text
+from chassis.pages import InvalidCursor
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -112,6 +113,10 @@ async def http_error(request: Request, error: StarletteHTTPException) -> Respons
     return error_response(error.status_code, error.detail, error.headers)
 
 
+async def invalid_cursor(request: Request, error: Exception) -> Response:
+    return error_response(400, "invalid cursor")
+
+
 async def validation_error(request: Request, error: RequestValidationError) -> Response:
     return error_response(422, error.errors())
 
@@ -171,6 +176,7 @@ class ErrorBoundary:
 def install(app: FastAPI) -> None:
     """Answer every failure in Vitrine's error format (see the module)."""
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidCursor, invalid_cursor)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, database_error)  # type: ignore[arg-type]
     app.add_exception_handler(DatabaseUnavailable, database_unavailable)

@@ -159,6 +159,20 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def every_page(client: Any, path: str, *, headers: dict | None = None, **params) -> list:
+    """The items of every page of a list route, following `next_cursor`."""
+    items: list = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = await client.get(path, params=query, headers=headers or {})
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return items
+
+
 async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
     """Poll `check` (sync or async) until it returns a truthy value."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -22,10 +22,15 @@ async def load_demo(gateway_url: str, *, admin_token: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {admin_token}"}
     async with httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30) as client:
         product_ids = [await _catalog_product(client, product) for product in DEMO_PRODUCTS]
-        lives = (await client.get("/api/live/streams")).raise_for_status().json()
-        for live in lives:
-            if live["title"] == DEMO_TITLE and live["status"] != "ended":
-                return dict(live)
+        cursor = None
+        while True:  # the demo live, among the lives not ended
+            query = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/api/live/streams", params=query)).raise_for_status().json()
+            for live in page["items"]:
+                if live["title"] == DEMO_TITLE and live["status"] != "ended":
+                    return dict(live)
+            if (cursor := page["next_cursor"]) is None:
+                break
         live = (
             (
                 await client.post(

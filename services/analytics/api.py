@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from chassis.auth import AdminUser, MaybeUser
+from chassis.pages import Cursor
 from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from services.analytics import live_orders, players, report, webhooks
 from services.analytics.players import PlayerView
@@ -112,7 +113,7 @@ async def credited_orders(
     stream_id: UUID,
     session: SessionDep,
     _: AdminUser,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> live_orders.CreditedOrders:
     return await live_orders.credited_orders(session, stream_id, cursor=cursor, limit=limit)
@@ -123,7 +124,6 @@ _REFUSALS: dict[type[Exception], int | Refusal] = {
     players.LiveOver: Refusal(409, "the live has ended"),
     players.NotRegistered: Refusal(404, "no such viewer session"),
     report.LiveNotFound: Refusal(404, "no such live"),
-    live_orders.InvalidCursor: Refusal(400, "invalid cursor"),
 }
 
 

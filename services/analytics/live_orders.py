@@ -1,9 +1,6 @@
 """The orders credited to a live, for its admins: newest first, a page at a time, each with the
 lines credited to the live, what was refunded, and why it counts."""
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,15 +10,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pages import Page, decode_cursor, encode_cursor
 from services.analytics.domain import counts
 from services.analytics.models import lives, order_attributions, orders
 from services.analytics.report import LiveNotFound
 
 ZERO = Decimal("0.00")
-
-
-class InvalidCursor(ValueError):
-    """A cursor this service did not hand out."""
 
 
 class CreditedLine(BaseModel):
@@ -51,27 +45,7 @@ class CreditedOrder(BaseModel):
     credited_total: Decimal
 
 
-class CreditedOrders(BaseModel):
-    items: list[CreditedOrder]
-    next_cursor: str | None
-
-
-def encode_cursor(row: Any) -> str:
-    """An opaque position after `row` in the newest-first list."""
-    raw = json.dumps([row.placed_at.isoformat(), row.source, row.order_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        placed_at, source, order_id = json.loads(raw)
-        moment = datetime.fromisoformat(placed_at)
-    except (binascii.Error, ValueError, TypeError):
-        raise InvalidCursor("invalid cursor") from None
-    if moment.tzinfo is None or not isinstance(source, str) or not isinstance(order_id, str):
-        raise InvalidCursor("invalid cursor")
-    return moment, source, order_id
+CreditedOrders = Page[CreditedOrder]
 
 
 def _present(row: Any, credits: list[Any]) -> CreditedOrder:
@@ -116,7 +90,7 @@ async def credited_orders(
         sa.exists().where(a.source == o.source, a.order_id == o.order_id, a.stream_id == stream_id)
     )
     if cursor is not None:
-        query = query.where(position < sa.tuple_(*decode_cursor(cursor)))
+        query = query.where(position < sa.tuple_(*decode_cursor(cursor, datetime, str, str)))
     rows = (
         await session.execute(
             query.order_by(o.placed_at.desc(), o.source.desc(), o.order_id.desc()).limit(limit + 1)
@@ -138,5 +112,9 @@ async def credited_orders(
             credits[(credit.source, credit.order_id)].append(credit)
     return CreditedOrders(
         items=[_present(row, credits[(row.source, row.order_id)]) for row in page],
-        next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
+        next_cursor=(
+            encode_cursor(page[-1].placed_at, page[-1].source, page[-1].order_id)
+            if len(rows) > limit
+            else None
+        ),
     )

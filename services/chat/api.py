@@ -6,10 +6,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
-from chassis.auth import CurrentUser, MaybeUser, Principal
+from chassis.auth import CurrentUser, MaybeUser, ModeratorUser
+from chassis.pages import CURSOR_MAX, Cursor
 from chassis.routes import Refusal, SessionDep, answer_domain_errors, use_case_deps
 from contracts.chat import ChatMessage
-from services.chat import domain, lives, moderation, service
+from services.chat import lives, moderation, service
 from services.chat.limits import TooFast
 from services.chat.models import (
     BanCreate,
@@ -23,15 +24,7 @@ from services.chat.models import (
 )
 from services.chat.service import Deps
 
-
-async def _moderator(principal: CurrentUser) -> Principal:
-    if not principal.is_moderator:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "moderators only")
-    return principal
-
-
 DepsDep = Annotated[Deps, Depends(use_case_deps)]
-ModeratorUser = Annotated[Principal, Depends(_moderator)]
 StreamIdQuery = Annotated[UUID, Query()]
 
 router = APIRouter(prefix="/api/live", tags=["chat"])
@@ -46,18 +39,21 @@ async def chat_history(
     session: SessionDep,
     user: MaybeUser,
     stream_id: StreamIdQuery,
-    before: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Cursor = None,
+    before: Annotated[
+        str | None, Query(max_length=CURSOR_MAX, deprecated=True, description="old `cursor`")
+    ] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     include_held: bool = False,
 ) -> ChatPage:
-    """A page of the live's chat, newest last; `next_before` asks for the page before it."""
+    """A page of the live's chat, newest last; `next_cursor` asks for the page before it."""
     if include_held and (user is None or not user.is_moderator):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only moderators see held messages")
     largest = request.app.state.deps.settings.chat_history_max_page
     return await service.history(
         session=session,
         stream_id=stream_id,
-        before=before,
+        before=cursor or before,
         limit=min(limit or 50, largest),
         include_held=include_held,
     )
@@ -191,7 +187,6 @@ _REFUSALS: dict[type[Exception], int | Refusal] = {
     service.MessageNotFound: Refusal(404, "message not found"),
     service.NotHeld: 409,
     moderation.BanNotFound: Refusal(404, "no such ban in force"),
-    domain.InvalidCursor: 400,
     TooFast: Refusal(429, headers=_retry_after),
 }
 

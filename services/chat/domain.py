@@ -1,8 +1,6 @@
 """The rules of a live's chat, free of I/O: what a message may contain, blocked words, the flood
 bucket's arithmetic and the history cursor."""
 
-import base64
-import binascii
 import math
 import re
 import unicodedata
@@ -113,29 +111,3 @@ def slow_mode_wait_ms(*, last_post_ms: int | None, now_ms: int, slow_mode_s: int
     if slow_mode_s <= 0 or last_post_ms is None:
         return 0
     return max(0, last_post_ms + slow_mode_s * 1000 - now_ms)
-
-
-# --- history cursor ------------------------------------------------------------------------------
-
-_CURSOR_PREFIX = "m1."
-
-
-class InvalidCursor(ValueError):
-    """A `before` cursor this service did not hand out."""
-
-
-def encode_cursor(seq: int) -> str:
-    """An opaque cursor naming a position in a live's history (messages before it come next)."""
-    raw = f"{_CURSOR_PREFIX}{seq}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("invalid cursor") from None
-    digits = raw.removeprefix(_CURSOR_PREFIX)
-    if digits == raw or not re.fullmatch(r"[0-9]{1,18}", digits):
-        raise InvalidCursor("invalid cursor")
-    return int(digits)

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 from chassis.consumer import processed_events_table
 from chassis.outbox import outbox_table
+from chassis.pages import Page
 from contracts.chat import BanScope, ChatMessage
 from services.chat import domain
 
@@ -167,11 +168,12 @@ class ChatPost(_Input):
         return domain.clean_message(message)
 
 
-class ChatPage(BaseModel):
-    """A page of history, oldest first; `next_before` fetches the older page (null: no more)."""
+class ChatPage(Page[ChatMessage]):
+    """A page of history, oldest first; `next_cursor` fetches the older page (null: no more)."""
 
-    items: list[ChatMessage]
-    next_before: str | None
+    next_before: str | None = Field(
+        deprecated=True, description="the same as `next_cursor`, for one release"
+    )
 
 
 class ChatOptionsPublic(BaseModel):

@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from chassis.auth import Principal
 from chassis.outbox import Outbox
+from chassis.pages import decode_cursor, encode_cursor
 from contracts.chat import BanScope, ChatMessage, ChatPosted
 from services.chat import domain, lives
 from services.chat.limits import PostLimiter
@@ -141,14 +142,15 @@ async def history(
         col(LiveStreamChatMessage.status).in_(statuses),
     )
     if before is not None:
-        query = query.where(col(LiveStreamChatMessage.seq) < domain.decode_cursor(before))
+        (seq,) = decode_cursor(before, int)
+        query = query.where(col(LiveStreamChatMessage.seq) < seq)
     query = query.order_by(col(LiveStreamChatMessage.seq).desc()).limit(limit + 1)
     rows = list((await session.execute(query)).scalars())
     page = rows[:limit][::-1]
     more = len(rows) > limit
+    cursor = encode_cursor(page[0].seq) if more else None
     return ChatPage(
-        items=[chat_message(row) for row in page],
-        next_before=domain.encode_cursor(page[0].seq) if more else None,
+        items=[chat_message(row) for row in page], next_cursor=cursor, next_before=cursor
     )
 
 

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 
 from chassis.asyncapi import build as build_asyncapi
 from chassis.auth import AdminUser, MaybeUser
+from chassis.pages import Page
 from contracts.chat import ChatMessage
+from services.analytics.live_orders import CreditedOrders
 from services.chat.models import (
     ChatOptionsModerator,
     ChatOptionsPublic,
@@ -64,8 +66,8 @@ Upstream = Annotated[UpstreamClient, Depends(upstream)]
 
 
 @router.get(
-    "/api/live/streams", tags=["streams"], response_model=list[StreamAdmin | StreamPublic],
-    responses=answers(TOKEN),
+    "/api/live/streams", tags=["streams"], response_model=Page[StreamAdmin | StreamPublic],
+    responses=answers(TOKEN, PAGED),
     summary="List lives (non-admins: scheduled and live ones; ?status=ended: those with a replay)",
 )  # fmt: skip
 async def list_streams(request: Request, caller: MaybeUser, up: Upstream) -> Response:
@@ -198,7 +200,7 @@ async def webhook(request: Request, source: str, up: Upstream) -> Response:
 @router.get(
     "/api/live/chat", tags=["chat"], response_model=ChatPage,
     responses=answers(TOKEN, NOT_FOUND, PAGED),
-    summary="A live's chat history, oldest first (?stream_id=&before=&limit=)",
+    summary="A live's chat history, oldest first (?stream_id=&cursor=&limit=)",
 )  # fmt: skip
 async def chat_history(request: Request, caller: MaybeUser, up: Upstream) -> Response:
     return await up.forward(request, "chat")
@@ -282,6 +284,7 @@ async def player_viewers(request: Request, caller: MaybeUser, up: Upstream) -> R
 )  # fmt: skip
 @router.get(
     "/api/live/streams/{stream_id}/orders", tags=["analytics"], operation_id="live_orders",
+    response_model=CreditedOrders,
     responses=answers(ADMIN, NOT_FOUND, PAGED),
     summary="The orders credited to a live, newest first, and why each counts (?cursor=&limit=)",
 )  # fmt: skip

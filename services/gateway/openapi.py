@@ -118,7 +118,11 @@ def install(app: FastAPI) -> None:
         fresh = app.openapi_schema is None
         document = generate()
         if fresh:
+            # Here, not at import: the services' routes are assembled only when the document is.
+            from services.gateway import service_docs
+
             _add_request_models(document)
+            service_docs.merge(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, status
 from fastapi.responses import Response
 
 from chassis.auth import AdminUser, CurrentUser, MaybeUser, admin, signed_in
+from chassis.pages import Cursor, InvalidCursor, decode_cursor, encode_cursor
 from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from contracts.products import LiveProduct
 from contracts.streams import StreamStatus
@@ -48,6 +49,7 @@ IdempotencyKey = Annotated[
 ]
 
 catalog_router = APIRouter(prefix="/api/catalog", tags=["catalog"])
+SEARCH_DEPTH = 100_000  # how far into the results a page may start
 live_router = APIRouter(prefix="/api/live", tags=["live products"])
 
 
@@ -60,19 +62,29 @@ async def search_products(
     deps: DepsDep,
     _: AdminUser,
     search: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Annotated[
+        int | None, Query(ge=0, le=SEARCH_DEPTH, deprecated=True, description="use `cursor`")
+    ] = None,
 ) -> ProductPage:
-    """Search the active source (the local catalog or the WooCommerce shop), a page at a time."""
+    """Search the active source (the local catalog or the shop), a page at a time. The shops
+    page by number, so a cursor here is where the next page starts in the results."""
+    start = decode_cursor(cursor, int)[0] if cursor is not None else offset or 0
+    if not 0 <= start <= SEARCH_DEPTH:
+        raise InvalidCursor
     products, total = await catalog.search_products(
         session=session,
         deps=deps,
         search=(search or "").strip() or None,
         limit=limit,
-        offset=offset,
+        offset=start,
     )
+    following = start + limit
     return ProductPage(
-        items=[ProductPublic.model_validate(p, from_attributes=True) for p in products], total=total
+        items=[ProductPublic.model_validate(p, from_attributes=True) for p in products],
+        total=total,
+        next_cursor=encode_cursor(following) if following < total else None,
     )
 
 
@@ -108,12 +120,14 @@ async def delete_product(
 
 
 @catalog_router.get("/settings", response_model=CatalogSettingsRead)
-async def get_settings(session: SessionDep, deps: DepsDep, _: AdminUser) -> CatalogSettingsRead:
+async def get_catalog_settings(
+    session: SessionDep, deps: DepsDep, _: AdminUser
+) -> CatalogSettingsRead:
     return await catalog_settings.get_settings(session=session, deps=deps)
 
 
 @catalog_router.put("/settings", response_model=CatalogSettingsRead)
-async def put_settings(
+async def put_catalog_settings(
     data: CatalogSettingsWrite, session: SessionDep, deps: DepsDep, _: AdminUser
 ) -> CatalogSettingsRead:
     return await catalog_settings.put_settings(session=session, deps=deps, data=data)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from chassis.pages import Page
 from services.products.models import (
     DESCRIPTION_MAX,
     IMAGES_MAX,
@@ -96,9 +97,8 @@ class ProductPublic(BaseModel):
     synced_at: datetime | None
 
 
-class ProductPage(BaseModel):
-    items: list[ProductPublic]
-    total: int
+class ProductPage(Page[ProductPublic]):
+    total: int = Field(description="how many products match, in every page")
 
 
 class WooCommerceWrite(_Input):

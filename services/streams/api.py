@@ -3,13 +3,17 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, status
+from fastapi import APIRouter, FastAPI, Query, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from chassis.auth import AdminUser, MaybeUser
+from chassis.pages import Cursor, Page
 from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from contracts.streams import StreamStatus
 from services.streams import (
     ending,
+    listing,
     nginx_callbacks,
     provider_settings,
     recording,
@@ -78,22 +82,34 @@ def recording_view(stream: LiveStream) -> RecordingView | None:
     )
 
 
-@router.get("/streams", response_model=list[StreamOut])
+@router.get("/streams", response_model=Page[StreamOut])
 async def list_streams(
     session: SessionDep,
     deps: DepsDep,
     user: MaybeUser,
+    cursor: Cursor = None,
     status_: Annotated[StreamStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[StreamOut]:
+    offset: Annotated[
+        int | None,
+        Query(ge=0, deprecated=True, description="the old paging: a bare list; use `cursor`"),
+    ] = None,
+) -> Page[StreamOut] | Response:
     """Lives, on air first; non-admins see only scheduled and live ones, and with
     `?status=ended` the lives that have a replay."""
     admin = user is not None and user.is_admin
-    streams = await service.list_streams(
-        session=session, include_ended=admin, status=status_, limit=limit, offset=offset
+    streams, next_cursor = await listing.list_streams(
+        session=session,
+        include_ended=admin,
+        status=status_,
+        limit=limit,
+        cursor=cursor,
+        offset=offset or 0,
     )
-    return [present(stream, deps=deps, admin=admin) for stream in streams]
+    items = [present(stream, deps=deps, admin=admin) for stream in streams]
+    if offset is not None and cursor is None:  # the shape before pages, for one release
+        return JSONResponse(jsonable_encoder(items), headers={"Deprecation": "true"})
+    return Page[StreamOut](items=items, next_cursor=next_cursor)
 
 
 @router.post("/streams", status_code=status.HTTP_201_CREATED, response_model=StreamAdmin)

@@ -75,43 +75,6 @@ async def create_stream(*, session: AsyncSession, deps: Deps, data: StreamCreate
     return stream
 
 
-async def list_streams(
-    *,
-    session: AsyncSession,
-    include_ended: bool,
-    status: StreamStatus | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[LiveStream]:
-    """Lives on air first, then the next ones to come, then the rest (newest first). Ended lives
-    alone come latest ended first; without `include_ended`, only those with a replay."""
-    replays_only = not include_ended and status is StreamStatus.ENDED
-    visible = list(StreamStatus) if include_ended or replays_only else list(PUBLIC_STATUSES)
-    if status is not None and status not in visible:
-        return []
-    statuses = [status] if status is not None else visible
-    on_air_first = sa.case((col(LiveStream.status) == StreamStatus.LIVE, 0), else_=1)
-    query = (
-        sa.select(LiveStream)
-        .where(col(LiveStream.status).in_(statuses))
-        .order_by(
-            on_air_first,
-            col(LiveStream.scheduled_at).asc().nulls_last(),
-            col(LiveStream.created_at).desc(),
-            col(LiveStream.id),
-        )
-        .limit(limit)
-        .offset(offset)
-    )
-    if status is StreamStatus.ENDED:
-        query = query.order_by(None).order_by(
-            col(LiveStream.ended_at).desc().nulls_last(), col(LiveStream.id)
-        )
-    if replays_only:
-        query = query.where(col(LiveStream.replay_url).is_not(None))
-    return list((await session.execute(query)).scalars())
-
-
 async def get_stream(*, session: AsyncSession, stream_id: UUID, include_ended: bool) -> LiveStream:
     stream = await session.get(LiveStream, stream_id)
     if stream is None or (not include_ended and stream.status not in PUBLIC_STATUSES):

@@ -6,7 +6,7 @@ import pytest
 
 from chassis.auth import issue_token
 from chassis.settings import INSECURE_JWT_SECRET
-from tests.conftest import auth, eventually
+from tests.conftest import auth, eventually, every_page
 from tests.support.viewer import WsViewer
 
 CALLERS = ("anonymous", "user", "moderator", "admin")
@@ -64,7 +64,7 @@ async def test_anyone_reads_scheduled_and_live_streams_but_only_admins_see_ended
     for action in ("start", "end"):
         await gateway.post(f"/api/live/streams/{ended}/{action}", headers=auth(tokens["admin"]))
     headers = headers_for(caller, tokens)
-    listed = {s["id"] for s in (await gateway.get("/api/live/streams", headers=headers)).json()}
+    listed = {s["id"] for s in await every_page(gateway, "/api/live/streams", headers=headers)}
     assert scheduled in listed
     assert (ended in listed) is (caller == "admin")
     one = await gateway.get(f"/api/live/streams/{scheduled}", headers=headers)
@@ -85,7 +85,7 @@ async def test_anyone_reads_scheduled_and_live_streams_but_only_admins_see_ended
 async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(gateway, tokens):
     admin = auth(tokens["admin"])
     live_id = await new_live(gateway, tokens, "Untouched")
-    before = (await gateway.get("/api/live/streams", headers=admin)).json()
+    before = await every_page(gateway, "/api/live/streams", headers=admin)
     attempts = [
         ("POST", "/api/live/streams", {"json": {"title": 42}}, 422),
         ("POST", "/api/live/streams", {"json": {"title": ""}}, 422),
@@ -107,7 +107,7 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(gateway, tokens):
         assert answer.status_code == expected, (method, path, answer.status_code, answer.text[:200])
         assert isinstance(answer.json()["detail"], str | list)
         assert "Traceback" not in answer.text
-    after = (await gateway.get("/api/live/streams", headers=admin)).json()
+    after = await every_page(gateway, "/api/live/streams", headers=admin)
     assert after == before
 
 

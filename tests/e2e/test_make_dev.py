@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import eventually
+from tests.conftest import eventually, every_page
 from tests.support.viewer import WsViewer
 from vitrine.embedded import port_open
 from vitrine.system import free_ports
@@ -205,7 +205,7 @@ async def test_dev_starts_embedded_servers_serves_the_demo_and_stops_everything(
                 assert picture.headers["content-type"].startswith("image/svg+xml")
             settings = await client.get("/api/live/settings", headers=admin)
             assert settings.status_code == 200  # signed with the JWT_SECRET we gave
-            lives = (await client.get("/api/live/streams", headers=admin)).json()
+            lives = await every_page(client, "/api/live/streams", headers=admin)
             [shown] = [live for live in lives if live["id"] == live_id]
             assert (obs.group(1), obs.group(2)) == (
                 shown["obs"]["server"], shown["obs"]["stream_key"],

@@ -174,7 +174,7 @@ async def test_an_anonymous_viewer_reads_the_chat_but_cannot_post(
     assert bad.status_code == 401
     page = await client.get("/api/live/chat", params={"stream_id": live})
     assert page.status_code == 200
-    assert page.json() == {"items": [], "next_before": None}
+    assert page.json() == {"items": [], "next_cursor": None, "next_before": None}
 
 
 async def test_an_xss_payload_comes_back_as_the_same_inert_text(
@@ -270,11 +270,11 @@ async def test_history_pages_lose_and_repeat_nothing_while_messages_keep_arrivin
     while True:
         params: dict[str, Any] = {"stream_id": live, "limit": 25}
         if before:
-            params["before"] = before
+            params["cursor"] = before
         page = (await client.get("/api/live/chat", params=params)).json()
         assert len(page["items"]) <= 25
         seen = page["items"] + seen
-        before = page["next_before"]
+        before = page["next_cursor"]
         if before is None:
             break
         await post_some(3)  # newer messages arrive between page requests
@@ -292,13 +292,17 @@ async def test_the_newest_page_comes_first_and_limits_are_bounded(
         assert (await post(client, headers, live, f"m{i}")).status_code == 201
     page = (await client.get("/api/live/chat", params={"stream_id": live, "limit": 2})).json()
     assert [m["message"] for m in page["items"]] == ["m1", "m2"]
+    # `before` and `next_before`, the old names, still work for one release.
+    assert page["next_before"] == page["next_cursor"]
     older = (
         await client.get(
             "/api/live/chat", params={"stream_id": live, "limit": 2, "before": page["next_before"]}
         )
     ).json()
     assert [m["message"] for m in older["items"]] == ["m0"]
-    assert older["next_before"] is None
+    assert older["next_cursor"] is None and older["next_before"] is None
+    forged = await client.get("/api/live/chat", params={"stream_id": live, "cursor": "bTEuMTI"})
+    assert forged.status_code == 400 and forged.json() == {"detail": "invalid cursor"}
     too_small = await client.get("/api/live/chat", params={"stream_id": live, "limit": 0})
     assert too_small.status_code == 422
     capped = await client.get("/api/live/chat", params={"stream_id": live, "limit": 10_000})

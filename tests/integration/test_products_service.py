@@ -170,11 +170,22 @@ async def test_the_local_catalog_is_created_searched_paged_changed_and_deleted(
     assert [p["name"] for p in found["items"]] == [f"{tag} Apron", f"{tag} Boots", f"{tag} Cap"]
     by_sku = await client.get("/api/catalog/products", params={"search": f"{tag}-1"}, headers=admin)
     assert [p["name"] for p in by_sku.json()["items"]] == [f"{tag} Boots"]
-    page = await client.get(
-        "/api/catalog/products", params={"search": tag, "limit": 2, "offset": 2}, headers=admin
+    first = await client.get(
+        "/api/catalog/products", params={"search": tag, "limit": 2}, headers=admin
     )
-    assert page.json()["total"] == 3
+    following = {"search": tag, "limit": 2, "cursor": first.json()["next_cursor"]}
+    page = await client.get("/api/catalog/products", params=following, headers=admin)
+    assert page.json()["total"] == 3 and page.json()["next_cursor"] is None
     assert [p["name"] for p in page.json()["items"]] == [f"{tag} Cap"]
+    old_way = {"search": tag, "limit": 2, "offset": 2}  # kept for one release
+    assert (await client.get("/api/catalog/products", params=old_way, headers=admin)).json() == (
+        page.json()
+    )
+    for forged in ("nope", "Wy0xXQ", "WzEwMDAwMDAwXQ"):  # garbage, [-1], [10000000]
+        refused = await client.get(
+            "/api/catalog/products", params={"search": tag, "cursor": forged}, headers=admin
+        )
+        assert refused.status_code == 400, forged
     wildcard = await client.get("/api/catalog/products", params={"search": "%"}, headers=admin)
     assert wildcard.json()["total"] == 0
 

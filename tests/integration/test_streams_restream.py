@@ -157,13 +157,13 @@ async def test_a_refused_token_answers_502_and_creates_nothing(client, admin, re
         secrets={"access_token": "expired-token", "refresh_token": "", "client_secret": ""},
     )
     assert configured.status_code == 200
-    before = (await client.get("/api/live/streams?status=scheduled", headers=admin)).json()
+    before = (await client.get("/api/live/streams?status=scheduled", headers=admin)).json()["items"]
     refused = await create_live(client, admin)
     assert refused.status_code == 502
     assert "renew it in the settings" in refused.json()["detail"]
     assert "refresh_token, client_id and client_secret" in refused.json()["detail"]
     assert "expired-token" not in refused.text
-    after = (await client.get("/api/live/streams?status=scheduled", headers=admin)).json()
+    after = (await client.get("/api/live/streams?status=scheduled", headers=admin)).json()["items"]
     assert len(after) == len(before)
 
 

@@ -20,7 +20,7 @@ from chassis.settings import INSECURE_JWT_SECRET
 from contracts import Envelope
 from services.streams.app import create_app, migrate
 from services.streams.settings import StreamsSettings
-from tests.conftest import auth, eventually
+from tests.conftest import auth, eventually, every_page
 from tests.support.nginx_control import ControlStandIn
 from tests.support.services import schema_connection, serving
 
@@ -123,7 +123,7 @@ async def test_a_live_goes_from_scheduled_to_ended_and_every_step_lands_on_jetst
     assert created["playback_url"].endswith(f"/{created['playback_id']}.m3u8")
     assert created["stream_key"] not in created["playback_url"]
 
-    listed = (await client.get("/api/live/streams")).json()
+    listed = (await client.get("/api/live/streams")).json()["items"]
     assert stream_id in [s["id"] for s in listed]
 
     fetched = await client.get(f"/api/live/streams/{stream_id}")
@@ -258,25 +258,59 @@ async def test_viewers_see_scheduled_and_live_ones_and_admins_see_all(
     on_air = await create_live(client, admin, title="On air")
     await client.post(f"/api/live/streams/{on_air['id']}/start", headers=admin)
 
-    public = (await client.get("/api/live/streams", params={"limit": 100})).json()
+    public = (await client.get("/api/live/streams", params={"limit": 100})).json()["items"]
     assert {s["status"] for s in public} <= {"scheduled", "live"}
     assert ended["id"] not in [s["id"] for s in public]
     assert public[0]["status"] == "live"  # lives on air come first
     # Ended lives are listed to viewers only when they can be watched again (a replay).
-    replays = (await client.get("/api/live/streams", params={"status": "ended"})).json()
+    replays = (await client.get("/api/live/streams", params={"status": "ended"})).json()["items"]
     assert ended["id"] not in [s["id"] for s in replays]
     assert all(s["status"] == "ended" and s["replay_url"] for s in replays)
     assert (await client.get(f"/api/live/streams/{ended['id']}")).status_code == 404
 
     only_ended = await client.get("/api/live/streams", params={"status": "ended"}, headers=admin)
-    assert ended["id"] in [s["id"] for s in only_ended.json()]
-    assert {s["status"] for s in only_ended.json()} == {"ended"}
+    assert ended["id"] in [s["id"] for s in only_ended.json()["items"]]
+    assert {s["status"] for s in only_ended.json()["items"]} == {"ended"}
     assert (await client.get(f"/api/live/streams/{ended['id']}", headers=admin)).status_code == 200
 
-    first = (await client.get("/api/live/streams", params={"limit": 2})).json()
+    # The old paging, kept for one release: a bare list.
+    first = await client.get("/api/live/streams", params={"limit": 2, "offset": 0})
     second = (await client.get("/api/live/streams", params={"limit": 2, "offset": 2})).json()
-    assert len(first) == 2
-    assert not {s["id"] for s in first} & {s["id"] for s in second}
+    assert first.headers["Deprecation"] == "true"
+    assert len(first.json()) == 2
+    assert not {s["id"] for s in first.json()} & {s["id"] for s in second}
+
+
+async def walk(client: httpx.AsyncClient, headers: dict, **params) -> list[dict]:
+    return await every_page(client, "/api/live/streams", headers=headers, **params)
+
+
+async def test_pages_of_lives_follow_a_cursor_with_none_lost_or_repeated(
+    client: httpx.AsyncClient, admin: dict
+) -> None:
+    made = [(await create_live(client, admin, title=f"Page {i}"))["id"] for i in range(3)]
+    for live in made[:2]:  # one on air, one ended
+        await client.post(f"/api/live/streams/{live}/start", headers=admin)
+    await client.post(f"/api/live/streams/{made[1]}/end", headers=admin)
+    await create_live(client, admin, title="Dated", scheduled_at="2031-01-01T10:00:00Z")
+
+    whole = [s["id"] for s in await walk(client, admin, limit=7)]
+    assert [s["id"] for s in await walk(client, admin, limit=2)] == whole
+    assert len(whole) == len(set(whole)) and set(made) <= set(whole)
+    ended = await walk(client, admin, limit=1, status="ended")
+    assert made[1] in [s["id"] for s in ended] and {s["status"] for s in ended} == {"ended"}
+
+    # A live created between two pages shifts nothing: the second page starts after the first.
+    page = (await client.get("/api/live/streams", params={"limit": 2}, headers=admin)).json()
+    await create_live(client, admin, title="Meanwhile")
+    rest = await walk(client, admin, limit=2, cursor=page["next_cursor"])
+    ids = [s["id"] for s in page["items"] + rest]
+    assert len(ids) == len(set(ids))
+    assert set(ids) >= set(whole)
+
+    for bad in ("nope", "WzEsMl0", "W10", "WzEsMS41LDIuNSwibm90LWEtdXVpZCJd"):
+        refused = await client.get("/api/live/streams", params={"cursor": bad}, headers=admin)
+        assert refused.status_code == 400 and refused.json() == {"detail": "invalid cursor"}
 
 
 # --- who may do what -----------------------------------------------------------------------------
@@ -347,6 +381,7 @@ async def test_the_stream_key_reaches_admins_only_never_viewers_nor_the_bus(
     admin_view = await client.get(f"/api/live/streams/{stream_id}", headers=admin)
     assert admin_view.json()["stream_key"] == key
     admin_list = await client.get("/api/live/streams", params={"limit": 100}, headers=admin)
+    assert key in str(admin_list.json()["items"])
     assert key in admin_list.text
 
     for headers in ({}, auth(tokens["user"]), auth(tokens["moderator"])):

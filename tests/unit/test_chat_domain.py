@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.chat import domain
-from services.chat.domain import Bucket, InvalidCursor, InvalidMessage, take_token
+from services.chat.domain import Bucket, InvalidMessage, take_token
 from services.chat.models import BanCreate, ChatOptionsUpdate, ChatPost
 
 STREAM = "7d1e6a55-0f0b-4bb0-9d38-3c7cbb0a3b11"
@@ -134,18 +134,3 @@ def test_slow_mode_waits_from_the_last_post() -> None:
     assert domain.slow_mode_wait_ms(last_post_ms=1_000, now_ms=5_000, slow_mode_s=0) == 0
     assert domain.slow_mode_wait_ms(last_post_ms=1_000, now_ms=5_000, slow_mode_s=10) == 6_000
     assert domain.slow_mode_wait_ms(last_post_ms=1_000, now_ms=11_000, slow_mode_s=10) == 0
-
-
-# --- cursor --------------------------------------------------------------------------------------
-
-
-def test_a_cursor_round_trips_and_reveals_nothing_obvious() -> None:
-    cursor = domain.encode_cursor(12345)
-    assert "12345" not in cursor
-    assert domain.decode_cursor(cursor) == 12345
-
-
-@pytest.mark.parametrize("cursor", ["", "garbage!", "bTEuLTE", "eHl6", "bTEuwrI"])
-def test_a_forged_cursor_is_refused(cursor: str) -> None:
-    with pytest.raises(InvalidCursor):
-        domain.decode_cursor(cursor)

@@ -13,15 +13,31 @@ import { copyField, notice } from "./ui.js";
 
 const root = document.getElementById("view");
 
-async function showLives(view) {
-  const [lives, catalog] = await Promise.all([api("/api/live/streams?limit=100"),
-    api("/api/catalog/settings").catch(() => null)]); // the lives are shown whatever the catalog says
-  const rows = lives.map((live) => el("tr", { dataset: { streamId: live.id } },
+const LIVES_PAGE = 50;
+
+function liveRow(live) {
+  return el("tr", { dataset: { streamId: live.id } },
     el("td", {}, el("a", { href: `#/live/${live.id}`, text: live.title })),
     el("td", {}, el("span", { class: `badge ${live.status}`, text: t(`status.${live.status}`) })),
     el("td", { text: formatDate(live.scheduled_at || live.started_at || live.created_at) }),
     el("td", {}, el("a", { href: `#/live/${live.id}`, text: t("admin.open") }), " · ",
-      el("a", { href: `/live/${live.id}`, target: "_blank", text: t("admin.watch") }))));
+      el("a", { href: `/live/${live.id}`, target: "_blank", text: t("admin.watch") })));
+}
+
+async function showLives(view) {
+  const [page, catalog] = await Promise.all([api(`/api/live/streams?limit=${LIVES_PAGE}`),
+    api("/api/catalog/settings").catch(() => null)]); // the lives are shown whatever the catalog says
+  const lives = page.items;
+  const rows = lives.map(liveRow);
+  const body = el("tbody", {}, rows);
+  let cursor = page.next_cursor;
+  const more = el("button", { type: "button", class: "small", id: "more-lives", hidden: !cursor,
+    text: t("catalog.more"), onclick: async () => {
+      const next = await api(`/api/live/streams?limit=${LIVES_PAGE}&cursor=${encodeURIComponent(cursor)}`);
+      body.append(...next.items.map(liveRow));
+      cursor = next.next_cursor;
+      more.hidden = !cursor;
+    } });
   view.replaceChildren(el("section", { "aria-labelledby": "lives-title" },
     el("div", { class: "row" },
       el("h1", { id: "lives-title", text: t("admin.lives") }), el("span", { class: "spacer" }),
@@ -30,8 +46,9 @@ async function showLives(view) {
     catalog?.checkout_missing ? el("p", { class: "notice", id: "no-checkout", role: "status" },
       t("admin.nocheckout.console"), " ", el("a", { href: "#/settings", text: t("admin.nocheckout.fix") })) : "",
     lives.length
-      ? el("table", {}, el("tbody", {}, rows))
-      : el("p", { class: "muted", text: t("admin.empty") })));
+      ? el("table", {}, body)
+      : el("p", { class: "muted", text: t("admin.empty") }),
+    more));
 }
 
 function showNew(view) {

@@ -180,22 +180,25 @@ export async function showCatalog(view) {
   let currency = "EUR";
 
   // `saved`, just made or changed, is shown first when its name sorts it beyond the first page.
-  const load = async (offset = 0, saved = null) => {
-    const query = new URLSearchParams({ limit: PAGE, offset });
+  let cursor = null; // where the next page starts
+  const load = async (next = false, saved = null) => {
+    const query = new URLSearchParams({ limit: PAGE });
+    if (next && cursor) query.set("cursor", cursor);
     if (search.value.trim()) query.set("search", search.value.trim());
     const page = await api(`/api/catalog/products?${query}`);
-    shown = offset ? [...shown, ...page.items] : page.items;
+    cursor = page.next_cursor;
+    shown = next ? [...shown, ...page.items] : page.items;
     if (saved && !shown.some((p) => p.id === saved.id)) shown = [saved, ...shown];
     currency = shown[0]?.currency ?? currency;
     list.replaceChildren(...(shown.length ? shown.map((p) => productItem(p, { editable, onEdit: edit, onDelete: remove }))
       : [el("li", { class: "muted", text: t(search.value.trim() ? "control.noresults" : "catalog.empty") })]));
     count.textContent = t("catalog.count", { n: page.total });
     count.hidden = !shown.length; // the list says it is empty
-    more.hidden = shown.length >= page.total;
+    more.hidden = !cursor;
   };
   const done = async (message, saved, focus) => {
     editor.replaceChildren();
-    if (message) { await load(0, saved); status.say(message, true); }
+    if (message) { await load(false, saved); status.say(message, true); }
     const item = saved && list.querySelector(`[data-product-id="${saved.id}"] button`);
     (item || (focus?.isConnected ? focus : newButton)).focus();
   };
@@ -216,7 +219,7 @@ export async function showCatalog(view) {
       status.say(t("error.generic", { detail: error.detail }), false);
     }
   }
-  more.addEventListener("click", () => load(shown.length));
+  more.addEventListener("click", () => load(true));
   const filter = el("form", { class: "row", role: "search", onsubmit: (e) => { e.preventDefault(); load(); } },
     el("label", { for: "catalog-filter", class: "visually-hidden", text: t("control.search") }), search,
     el("button", { type: "submit", text: t("control.search.go") }));

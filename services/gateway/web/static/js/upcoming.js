@@ -31,7 +31,7 @@ export function showUpcoming(all, shownId = null) {
 
 async function refresh() {
   try {
-    showUpcoming(await api("/api/live/streams"), shown);
+    showUpcoming((await api("/api/live/streams?status=scheduled&limit=20")).items, shown);
   } catch {
     timer = setTimeout(refresh, REFRESH_MS); // kept as it was until the network is back
   }
