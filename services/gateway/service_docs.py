@@ -16,7 +16,16 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from chassis import auth
-from services.gateway.openapi import ADMIN, BODY, MODERATOR, SIGNED_IN, TOKEN, Answers
+from services.gateway.openapi import (
+    ADMIN,
+    BODY,
+    MODERATOR,
+    PAGED,
+    SIGNED_IN,
+    TOKEN,
+    Answers,
+    error,
+)
 
 Document = dict[str, Any]
 # What a route behind a catch-all may refuse by who calls, after the service's own guard; the
@@ -103,6 +112,20 @@ def merge(document: Document, services: dict[str, Document] | None = None) -> No
             paths.setdefault(path, {})[method] = concrete
     for path in catch_alls:
         del paths[path]
+    for _, _, operation in _operations(paths):
+        _say_bad_request(operation)
+
+
+def _say_bad_request(operation: Document) -> None:
+    """A 400 where a route has one: a cursor it did not give, a body that is not JSON."""
+    why = []
+    if any(p["name"] == "cursor" for p in operation.get("parameters", [])):
+        why.append(PAGED[400]["description"])
+    if "requestBody" in operation:
+        why.append("a body that is not JSON")
+    if why and "400" not in operation["responses"]:
+        (answer,) = _rendered({400: error(", or ".join(why))}).values()
+        operation["responses"] = dict(sorted({**operation["responses"], "400": answer}.items()))
 
 
 def _operations(paths: dict[str, Document]) -> Iterator[tuple[str, str, Document]]:
