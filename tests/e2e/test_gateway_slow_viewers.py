@@ -53,17 +53,19 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return head[0] & 0x0F, await reader.readexactly(length)
 
 
-async def flood(env: dict, live_id: str) -> None:
-    """Events straight onto the live's subject, as fast as JetStream takes them."""
+async def flood(env: dict, live: dict) -> None:
+    """Events straight onto the live's subject, as fast as JetStream takes them: updates that
+    change nothing (every service reading `stream.*` takes them as the valid events they are),
+    numbered and padded with fields the model ignores."""
     async with jetstream(env) as js:
         for n in range(FLOOD):
             envelope = {
                 "id": str(uuid4()), "type": "stream.updated", "version": 1,
-                "occurred_at": datetime.now(UTC).isoformat(), "stream_id": live_id,
-                "producer": "test", "data": {"n": n, "padding": "x" * 8000},
+                "occurred_at": datetime.now(UTC).isoformat(), "stream_id": live["id"],
+                "producer": "streams", "data": {"stream": live, "n": n, "padding": "x" * 8000},
             }  # fmt: skip
             await js.publish(
-                subject_for(live_id, "stream.updated", root=env["subject_root"]),
+                subject_for(live["id"], "stream.updated", root=env["subject_root"]),
                 orjson.dumps(envelope),
                 stream=env["jetstream_stream"],
             )
@@ -102,7 +104,8 @@ async def test_a_slow_reader_gets_a_1013_close_frame_and_a_frozen_one_is_cut_off
                 await asyncio.sleep(0.02)  # ~400 KB/s: slower than the flood
 
         reading = asyncio.create_task(read_slowly())
-        await flood(env, live_id)
+        live = (await gateway.get(f"/api/live/streams/{live_id}")).json()["stream"]
+        await flood(env, live)
         seen, code = await asyncio.wait_for(reading, 15)
         assert code == 1013
         assert seen == list(range(len(seen))) and 0 < len(seen) < FLOOD
