@@ -11,12 +11,11 @@ import functools
 import gc
 from collections.abc import Awaitable, Callable
 
-import orjson
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts import event_type_of
-from services.gateway.hub import HIDDEN_EVENT_PREFIXES, Frames, StreamHub, Viewer, event_frame
+from services.gateway.hub import Frames, StreamHub, Viewer, event_frame, for_viewers
 
 
 @functools.cache
@@ -143,10 +142,9 @@ class Fanout:
                 seq = meta.sequence.stream
                 if seq > upto:
                     break
-                if not event_type_of(msg.subject, root=self.subject_root).startswith(
-                    HIDDEN_EVENT_PREFIXES
-                ):
-                    frames.append((seq, event_frame(seq, orjson.loads(msg.data))))
+                envelope = for_viewers(event_type_of(msg.subject, root=self.subject_root), msg.data)
+                if envelope is not None:
+                    frames.append((seq, event_frame(seq, envelope)))
                 if seq == upto or meta.num_pending == 0:
                     break
             return frames

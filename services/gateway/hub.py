@@ -17,8 +17,11 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
 
+from chassis.errors import Throttled
 from contracts import event_type_of, stream_subject
+from contracts.producers import may_publish
 from services.gateway.rawsocket import RawSocket, text_frame
 from services.gateway.snapshot import AlreadyShown, PostedMessage
 
@@ -28,6 +31,12 @@ CLOSE_TRY_AGAIN = 1013  # "try again later": reconnect (with since=<last seq> if
 # Bookkeeping for analytics, not for viewers: these carry other viewers' session and cart ids.
 HIDDEN_EVENT_PREFIXES = ("viewer.", "product.clicked", "cart.")
 FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may not join any more
+REFUSED = Counter(
+    "vitrine_gateway_events_refused_total",
+    "Events on a live's subject not forwarded to viewers: malformed, or not from their producer",
+    ["reason"],
+)
+_refusals = Throttled(log)
 
 # Sockets written per turn of the event loop: between chunks, the gateway's HTTP requests and
 # other lives get their turn, so a big room never holds the whole process up.
@@ -36,6 +45,31 @@ FLUSH_CHUNK = 500
 Frames = list[tuple[int, bytes]]
 SNAPSHOT_MAX_AGE_S = 2.0
 MAX_POSTED = 5_000  # chat messages remembered per live, to tell a snapshot's own from new ones
+
+
+def for_viewers(event_type: str, data: bytes) -> dict[str, Any] | None:
+    """The stored event's envelope if viewers are to see it: not bookkeeping, and published by
+    the service that publishes its type, under its own type. None for the rest, which is
+    dropped (counted, and logged now and then)."""
+    if event_type.startswith(HIDDEN_EVENT_PREFIXES):
+        return None
+    try:
+        envelope = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        envelope = None
+    if not isinstance(envelope, dict) or envelope.get("type") != event_type:
+        _refuse("malformed", "not an envelope of its subject's type", event_type)
+        return None
+    if not may_publish(envelope.get("producer"), event_type):
+        producer = str(envelope.get("producer"))[:32]
+        _refuse("producer", f"not from the service that publishes it ({producer!r})", event_type)
+        return None
+    return envelope
+
+
+def _refuse(reason: str, why: str, event_type: str) -> None:
+    REFUSED.labels(reason=reason).inc()
+    _refusals.warning("an event not forwarded to viewers, %s: %s", why, event_type[:64])
 
 
 def event_frame(seq: int, envelope: dict[str, Any]) -> bytes:
@@ -189,12 +223,12 @@ class StreamHub:
             return  # an ordered consumer reset may deliver again what we had
         self.last_seq = seq
         event_type = event_type_of(msg.subject, root=self.subject_root)
-        if event_type.startswith(HIDDEN_EVENT_PREFIXES):
+        envelope = for_viewers(event_type, msg.data)
+        if envelope is None:
             return
         if event_type in FINAL_EVENTS:
             self.on_final(self.stream_id)
         self.visible_seq = seq
-        envelope = orjson.loads(msg.data)
         if event_type == "chat.posted":
             self._remember_posted(seq, envelope)
         self._batch.append((seq, event_frame(seq, envelope)))

@@ -5,7 +5,16 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from contracts import Envelope, event_type_of, new_envelope, stream_id_of, subject_for
+from contracts import (
+    EVENTS,
+    Envelope,
+    event_type_of,
+    new_envelope,
+    payload_model,
+    stream_id_of,
+    subject_for,
+)
+from contracts.producers import PUBLISHES, may_publish
 from contracts.snapshot import SCHEMA_DIR, current_schemas, render
 from contracts.viewers import ViewersUpdated
 
@@ -105,3 +114,11 @@ def test_the_asyncapi_documents_are_valid_and_name_the_deployments_subjects(tmp_
         cwd=root, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_event_type_has_the_one_service_that_publishes_it() -> None:
+    payload_model("stream.created", 1)  # every module's events registered
+    for event_type, _ in EVENTS:
+        publishers = [p for p in PUBLISHES if may_publish(p, event_type)]
+        assert len(publishers) == 1, event_type
+    assert not may_publish("products", "chat.posted") and not may_publish(None, "chat.posted")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
+from contracts.producers import PUBLISHES
 from services.gateway.hub import CLOSE_TRY_AGAIN, StreamHub, Viewer
 
 ROOT = "t.live"
@@ -55,11 +56,15 @@ def parse_frames(data: bytes) -> list[bytes]:
     return payloads
 
 
-def message(seq: int, event_type: str = "stream.updated", title: str = "x") -> Msg:
+def message(
+    seq: int, event_type: str = "stream.updated", title: str = "x", **envelope_fields: object
+) -> Msg:
+    """The stored event, from the service that publishes its type unless told otherwise."""
+    producer = next(p for p, families in PUBLISHES.items() if event_type.startswith(families))
     envelope = {
         "id": str(uuid.uuid4()), "type": event_type, "version": 1,
         "occurred_at": datetime.now(UTC).isoformat(), "stream_id": STREAM_ID,
-        "producer": "test", "data": {"title": title},
+        "producer": producer, "data": {"title": title}, **envelope_fields,
     }  # fmt: skip
     return Msg(
         _client=None,  # type: ignore[arg-type]
@@ -127,6 +132,29 @@ async def test_viewer_bookkeeping_events_are_not_sent_to_viewers():
     await deliver(target, message(1, "viewer.joined"), message(2))
     assert [f["seq"] for f in socket.frames()] == [2]
     assert target.last_seq == 2
+
+
+async def test_only_events_from_the_service_that_publishes_them_reach_viewers():
+    target, socket = hub(), RecordingSocket()
+    viewer = Viewer(socket, max_buffer=10_000)  # type: ignore[arg-type]
+    target.add(viewer)
+    target.go_live(viewer)
+    not_json = message(5)
+    not_json.data = b"{nope"
+    await deliver(
+        target,
+        message(1, "chat.posted", producer="products"),  # a products credential, say, leaked
+        message(2, "product.featured", producer=None),
+        message(3, "stream.updated", type="stream.ended"),  # not its subject's type
+        message(4, "chat.posted"),
+        not_json,
+        message(6, "viewers.updated"),
+    )
+    assert [(f["seq"], f["type"]) for f in socket.frames()] == [
+        (4, "chat.posted"),
+        (6, "viewers.updated"),
+    ]
+    assert target.last_seq == 6
 
 
 async def test_an_event_received_twice_after_a_consumer_reset_is_sent_once():
