@@ -20,6 +20,9 @@ Cursor = Annotated[
 ]
 
 
+PAGE_MAX = 100
+Limit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="items per page")]
+
 T = TypeVar("T")
 
 

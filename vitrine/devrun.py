@@ -114,6 +114,7 @@ def _start(
             "chat": int(os.environ.get("CHAT_PORT", 8003)),
             "analytics": int(os.environ.get("ANALYTICS_PORT", 8004)),
             "notifications": int(os.environ.get("NOTIFICATIONS_PORT", 8005)),
+            "webhooks": int(os.environ.get("WEBHOOKS_PORT", 8006)),
             "gateway": gateway_port,
         },
         log_dir=state_dir.absolute() / "logs",
@@ -207,7 +208,7 @@ def _start_mail_catcher(state_dir: Path) -> tuple[Any, str]:
     """An SMTP server keeping what the notifications service sends as .eml files, where
     SMTP_URL points, unless it points elsewhere or something listens there; and where the
     messages are."""
-    from services.notifications.mailer import SmtpServer
+    from chassis.mailer import SmtpServer
     from services.notifications.settings import NotificationsSettings
 
     try:

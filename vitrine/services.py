@@ -75,6 +75,15 @@ def _notifications() -> ServiceSpec:
     )
 
 
+def _webhooks() -> ServiceSpec:
+    from services.webhooks.app import create_app, migrate
+    from services.webhooks.settings import WebhooksSettings
+
+    return ServiceSpec(
+        "webhooks", WebhooksSettings, create_app, migrate, "webhooks_port", "WEBHOOKS_URL"
+    )
+
+
 # Started in this order: the gateway last, once what it calls is up.
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "streams": _streams,
@@ -82,6 +91,7 @@ SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "chat": _chat,
     "analytics": _analytics,
     "notifications": _notifications,
+    "webhooks": _webhooks,
     "gateway": _gateway,
 }
 

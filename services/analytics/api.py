@@ -2,14 +2,13 @@
 order webhooks are in `webhooks`)."""
 
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from chassis.auth import AdminUser, MaybeUser
-from chassis.pages import Cursor
+from chassis.pages import Cursor, Limit
 from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from services.analytics import live_orders, players, report, webhooks
 from services.analytics.players import PlayerView
@@ -114,7 +113,7 @@ async def credited_orders(
     session: SessionDep,
     _: AdminUser,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Limit = 50,
 ) -> live_orders.CreditedOrders:
     return await live_orders.credited_orders(session, stream_id, cursor=cursor, limit=limit)
 

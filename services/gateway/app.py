@@ -15,7 +15,15 @@ from chassis.bus import BusProvider, publish_event
 from chassis.health import tolerated
 from chassis.web import create_web_app
 from contracts import Envelope, subject_for
-from services.gateway import api, openapi, pages, products_api, reminders_api, ws
+from services.gateway import (
+    api,
+    openapi,
+    outbound_webhooks_api,
+    pages,
+    products_api,
+    reminders_api,
+    ws,
+)
 from services.gateway.deps import Gateway, gateway_of
 from services.gateway.fanout import Fanout
 from services.gateway.limits import Rate, SubscribeLimits
@@ -65,6 +73,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 "chat": settings.chat_url,
                 "analytics": settings.analytics_url,
                 "notifications": settings.notifications_url,
+                "webhooks": settings.webhooks_url,
             },
             timeout_s=settings.upstream_timeout_s,
         )
@@ -147,6 +156,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(products_api.router)
     app.include_router(reminders_api.router)
+    app.include_router(outbound_webhooks_api.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     openapi.install(app)

@@ -14,6 +14,7 @@ class GatewaySettings(ServiceSettings):
     chat_url: str = "http://127.0.0.1:8003"
     analytics_url: str = "http://127.0.0.1:8004"
     notifications_url: str = "http://127.0.0.1:8005"
+    webhooks_url: str = "http://127.0.0.1:8006"
     # A socket whose unsent bytes pass this is too slow: it is dropped and resumes with since=.
     ws_max_buffer_bytes: int = Field(1_000_000, ge=4096)
     # The kernel's send buffer per viewer socket (Linux doubles it; 0: the kernel's own, which

@@ -21,9 +21,9 @@ from pydantic import EmailStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.auth import AdminUser, MaybeUser
+from chassis.mailer import SendFailed
 from services.notifications import calendar_api, lives, pages, sample, subscriptions
 from services.notifications.api_deps import SessionDep, SettingsDep, SignerDep
-from services.notifications.mailer import SendFailed
 from services.notifications.schemas import (
     EMAIL_MAX,
     Erased,

@@ -7,13 +7,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 
+from chassis.mailer import Mailer, SmtpMailer, SmtpServer
 from chassis.migrations import upgrade
 from chassis.runtime import readiness, service_runtime
 from chassis.web import create_web_app
 from services.notifications import api
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.lives import LiveFollower
-from services.notifications.mailer import Mailer, SmtpMailer, SmtpServer
 from services.notifications.models import outbox, processed_events
 from services.notifications.push import PushSender, development_key, load_key, public_key_of
 from services.notifications.settings import NotificationsSettings

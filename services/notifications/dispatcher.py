@@ -25,8 +25,8 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.cancellation import raise_if_cancelled
+from chassis.mailer import Mailer, SendFailed
 from services.notifications.letters import letter_for, push_ttl_s, still_true
-from services.notifications.mailer import Mailer, SendFailed
 from services.notifications.messages import compose, push_payload
 from services.notifications.models import (
     Channel,

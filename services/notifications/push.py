@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from services.notifications.mailer import SendFailed
+from chassis.mailer import SendFailed
 from services.notifications.tokens import b64url, unb64url
 
 # RFC 8292 allows 24 h at most; some push services refuse a token that close to it.

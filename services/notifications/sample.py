@@ -7,8 +7,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.mailer import Mailer
 from services.notifications import lives
-from services.notifications.mailer import Mailer
 from services.notifications.messages import Letter, compose
 from services.notifications.models import Kind
 from services.notifications.schemas import SampleReminder

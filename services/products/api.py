@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, status
 from fastapi.responses import Response
 
 from chassis.auth import AdminUser, CurrentUser, MaybeUser, admin, signed_in
-from chassis.pages import Cursor, InvalidCursor, decode_cursor, encode_cursor
+from chassis.pages import Cursor, InvalidCursor, Limit, decode_cursor, encode_cursor
 from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from contracts.products import LiveProduct
 from contracts.streams import StreamStatus
@@ -63,7 +63,7 @@ async def search_products(
     _: AdminUser,
     search: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     offset: Annotated[
         int | None, Query(ge=0, le=SEARCH_DEPTH, deprecated=True, description="use `cursor`")
     ] = None,

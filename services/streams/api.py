@@ -8,7 +8,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from chassis.auth import AdminUser, MaybeUser
-from chassis.pages import Cursor, Page
+from chassis.pages import Cursor, Limit, Page
 from chassis.routes import Refusal, SessionDep, answer_domain_errors
 from contracts.streams import StreamStatus
 from services.streams import (
@@ -89,7 +89,7 @@ async def list_streams(
     user: MaybeUser,
     cursor: Cursor = None,
     status_: Annotated[StreamStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Limit = 50,
     offset: Annotated[
         int | None,
         Query(ge=0, deprecated=True, description="the old paging: a bare list; use `cursor`"),

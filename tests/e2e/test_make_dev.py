@@ -33,7 +33,7 @@ STARTED = "Ctrl-C stops everything"
 START_S = 300.0  # a start on a loaded machine, with room to spare
 STOP_S = 60.0
 PORTS = ("postgres", "nats", "redis", "streams", "products", "chat", "analytics", "notifications",
-         "gateway", "rtmp", "hls", "smtp")  # fmt: skip
+         "webhooks", "gateway", "rtmp", "hls", "smtp")  # fmt: skip
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -139,6 +139,7 @@ def dev_env(ports: dict[str, int], **extra: str) -> dict[str, str]:
         "CHAT_PORT": str(ports["chat"]),
         "ANALYTICS_PORT": str(ports["analytics"]),
         "NOTIFICATIONS_PORT": str(ports["notifications"]),
+        "WEBHOOKS_PORT": str(ports["webhooks"]),
         "SMTP_URL": f"smtp://127.0.0.1:{ports['smtp']}",
         "GATEWAY_PORT": str(ports["gateway"]),
         "RTMP_INGEST_URL": f"rtmp://127.0.0.1:{ports['rtmp']}/live",

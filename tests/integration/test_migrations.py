@@ -29,6 +29,10 @@ def declared_tables(service: str) -> MetaData:
         from services.notifications.models import metadata as notifications
 
         return notifications
+    if service == "webhooks":
+        from services.webhooks.models import metadata as webhooks
+
+        return webhooks
     from services.analytics.models import metadata
 
     return metadata
@@ -66,4 +70,6 @@ async def test_migrating_twice_is_harmless_and_leaves_no_drift_from_the_models(e
 
 
 def test_every_migrated_service_is_checked():
-    assert set(MIGRATED) == {"streams", "products", "chat", "analytics", "notifications"}
+    assert set(MIGRATED) == {
+        "streams", "products", "chat", "analytics", "notifications", "webhooks"
+    }  # fmt: skip

@@ -20,7 +20,7 @@ from tests.conftest import auth
 from tests.support.text import TEXT, spoiled
 from vitrine.services import spec
 
-SERVICES = ("streams", "products", "chat", "analytics", "notifications")
+SERVICES = ("streams", "products", "chat", "analytics", "notifications", "webhooks")
 PREFIX = "text_"  # schemas of their own: what these requests create stays here
 Operation = tuple[str, str, str, dict[str, Any]]  # service, method, path, JSON body schema
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from services.gateway.settings import GatewaySettings
 from services.streams.settings import StreamsSettings
+from services.webhooks.settings import WebhooksSettings
 from vitrine import nginx_rtmp
 from vitrine.services import SERVICES, spec
 
@@ -198,13 +199,13 @@ def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in env.items()}
 
 
-@pytest.mark.parametrize("settings", [StreamsSettings, GatewaySettings])
+@pytest.mark.parametrize("settings", [StreamsSettings, GatewaySettings, WebhooksSettings])
 def test_the_placeholder_secrets_are_refused_in_production(settings):
     with pytest.raises(ValidationError, match="32\\+ characters"):
         settings(_env_file=None, **_settings_kwargs(_k8s_env()))
 
 
-@pytest.mark.parametrize("settings", [StreamsSettings, GatewaySettings])
+@pytest.mark.parametrize("settings", [StreamsSettings, GatewaySettings, WebhooksSettings])
 def test_the_configuration_loads_once_the_secrets_are_replaced(settings):
     env = _k8s_env() | {name: "x" * 48 for name in SECRETS - {"DATABASE_URL"}}
     loaded = settings(_env_file=None, **_settings_kwargs(env))
@@ -271,6 +272,7 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
         "chat": ["serve", "chat"],
         "analytics": ["serve", "analytics"],
         "notifications": ["serve", "notifications"],
+        "webhooks": ["serve", "webhooks"],
         "gateway": ["serve", "gateway"],
     }
     served = {args[1] for args in commands.values() if args[0] == "serve"}
@@ -285,6 +287,7 @@ def test_vitrine_containers_match_the_cli_and_the_dockerfile():
         ("chat", "CHAT_PORT"),
         ("analytics", "ANALYTICS_PORT"),
         ("notifications", "NOTIFICATIONS_PORT"),
+        ("webhooks", "WEBHOOKS_PORT"),
         ("gateway", "GATEWAY_PORT"),
     ],
 )

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from openapi_spec_validator import validate
 
 from chassis import auth
-from services.gateway import api, products_api, reminders_api
+from services.gateway import api, outbound_webhooks_api, products_api, reminders_api
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from vitrine.services import SERVICES
@@ -79,7 +79,12 @@ def test_every_error_is_documented_in_the_one_error_shape(document):
 
 
 def _gateway_routes() -> Iterator[APIRoute]:
-    for router in (api.router, products_api.router, reminders_api.router):
+    for router in (
+        api.router,
+        products_api.router,
+        reminders_api.router,
+        outbound_webhooks_api.router,
+    ):
         for route in router.routes:
             if isinstance(route, APIRoute) and route.include_in_schema:
                 yield route

@@ -7,8 +7,8 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from chassis.mailer import SmtpServer
 from services.notifications.letters import push_ttl_s
-from services.notifications.mailer import SmtpServer
 from services.notifications.messages import Letter, compose, local_time, push_payload
 from services.notifications.models import Kind
 from services.notifications.schemas import ReminderRequest

@@ -1,4 +1,4 @@
-"""E-mail over SMTP with aiosmtplib, configured by one URL.
+"""E-mail over SMTP with aiosmtplib, configured by one URL (reminders; webhook endpoint alerts).
 
 `smtp://user:password@host:587` uses STARTTLS when the server offers it, `smtp+starttls://`
 requires it, `smtps://host:465` speaks TLS from the first byte. A failure is either permanent
