@@ -1,7 +1,9 @@
 """The viewer page and the admin console, served by the gateway (issue 7).
 
 Plain HTML and small JavaScript modules from `web/`; they use only the public API and the viewer
-websocket, so they double as the reference client. A dev sign-in exists outside production only.
+websocket, through the JavaScript SDK `@vitrine/client` (clients/js/src, served as it is under
+/static/sdk: one implementation of the socket's protocol). A dev sign-in exists outside production
+only.
 """
 
 import secrets
@@ -21,6 +23,7 @@ from services.gateway.deps import gateway_of
 
 WEB = Path(__file__).with_name("web")
 DEMO = Path(__file__).with_name("demo")  # the demo live's product pictures: it works offline
+SDK = Path(__file__).parents[2] / "clients" / "js" / "src"  # plain ES modules: no build step
 DEV_TOKEN_TTL = timedelta(hours=12)
 
 # Pages build the DOM from text (never HTML from data), and load scripts from here only.
@@ -37,6 +40,8 @@ SECURITY_HEADERS = {
 }
 
 router = APIRouter(include_in_schema=False)
+# Before /static, which would otherwise answer for /static/sdk/… too.
+router.mount("/static/sdk", StaticFiles(directory=SDK), name="sdk")
 router.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 router.mount("/demo", StaticFiles(directory=DEMO), name="demo")
 

@@ -160,7 +160,10 @@ async def test_with_no_live_to_come_the_page_still_offers_to_follow_the_shop(
 ) -> None:
     page = await new_page(viewport=PHONE)
     # The system is shared with other tests: here the API lists no live at all.
-    await page.route(re.compile(r"/api/live/streams(\?.*)?$"), lambda route: route.fulfill(json=[]))
+    await page.route(
+        re.compile(r"/api/live/streams(\?.*)?$"),
+        lambda route: route.fulfill(json={"items": [], "next_cursor": None}),
+    )
     await page.goto("/live")
     await expect(page.locator("#notice")).to_have_text("No live right now. Come back soon!")
     await expect(page.get_by_role("heading", name="Be told of every live")).to_be_visible()

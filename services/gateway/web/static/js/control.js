@@ -1,10 +1,10 @@
 // A live's control room: start/end, OBS settings, figures, the products panel and chat moderation.
 // It follows the live on the viewer websocket like any viewer, and acts through the admin API.
 
+import { watchLive } from "../sdk/index.js";
 import { api } from "./api.js";
 import { token } from "./auth.js";
 import { formatPrice, formatTime, t } from "./i18n.js";
-import { LiveSocket } from "./livesocket.js";
 import { LiveState, el } from "./livestate.js";
 import { offerPanel } from "./offer.js";
 import { remindersPanel } from "./reminders_admin.js";
@@ -30,7 +30,7 @@ export function refusedPublish(refused) {
 }
 
 export function stopControl() {
-  socket?.stop();
+  socket?.close();
   socket = null;
   clearInterval(sampler);
 }
@@ -289,7 +289,7 @@ export async function showControl(view, streamId) {
     await reminders.refresh();
     sample();
   }, 5_000);
-  socket = new LiveSocket(streamId, {
+  socket = watchLive(streamId, {
     token,
     onSnapshot: (data) => {
       state.applySnapshot(data);
@@ -310,5 +310,4 @@ export async function showControl(view, streamId) {
     },
   });
   window.vitrine = { socket, state };
-  socket.connect();
 }

@@ -2,12 +2,12 @@
 
 import { ApiError, api, randomId } from "./api.js";
 import { mountSignIn, onAuthChange, setToken, token, user } from "./auth.js";
+import { watchLive } from "../sdk/index.js";
 import { ViewerCart } from "./cart.js";
 import { renderChatLog } from "./chatlog.js";
 import {
   formatDate, formatPrice, languageButton, onLanguageChange, t, translate,
 } from "./i18n.js";
-import { LiveSocket } from "./livesocket.js";
 import { LiveState, el } from "./livestate.js";
 import { Player } from "./player.js";
 import { ReplayTimeline, loadReplay } from "./replay.js";
@@ -51,7 +51,7 @@ async function chooseLive(lives) {
   if (onAir) return onAir.id;
   const next = scheduledLives(lives);
   if (next.length) return next[0].id;
-  const ended = await api("/api/live/streams?status=ended&limit=20"); // latest ended first
+  const ended = (await api("/api/live/streams?status=ended&limit=20")).items; // latest ended first
   return ended.find((s) => s.replay_url)?.id ?? null; // nothing coming: the latest replay
 }
 
@@ -66,7 +66,7 @@ function notice(text, label = null) {
 async function start() {
   let streamId = addressedLive();
   try {
-    const lives = await api("/api/live/streams");
+    const lives = (await api("/api/live/streams")).items;
     streamId ??= await chooseLive(lives);
     showUpcoming(lives, streamId);
   } catch {
@@ -82,7 +82,7 @@ async function start() {
     setTimeout(start, 15_000); // the next live appears without a reload
     return;
   }
-  socket = new LiveSocket(streamId, {
+  socket = watchLive(streamId, {
     token,
     sessionId,
     onSnapshot: (data) => {
@@ -103,10 +103,8 @@ async function start() {
     },
     onMessage: serverMessage,
     onState: connectionState,
-    onBadToken: () => setToken(null),
   });
   window.vitrine = { socket, state, player, cart }; // for the console (and the browser tests)
-  socket.connect();
 }
 
 let replayLoading = null;
@@ -129,7 +127,7 @@ async function enterReplay(streamId) {
     return false;
   }
   if (!found) return false;
-  socket?.stop(); // nothing more happens in an ended live
+  socket?.close(); // nothing more happens in an ended live
   replayUrl = found.replay.replay_url;
   state.applySnapshot({ stream: found.replay.stream, products: found.replay.products,
     recent_messages: found.chat, pinned_messages: found.pinned });
@@ -161,7 +159,7 @@ function knownEnded(streamId) {
 
 /** The live ended and its replay is not ready yet: say it is coming, and look until it is. */
 function awaitReplay(streamId) {
-  socket?.stop(); // nothing more happens in an ended live
+  socket?.close(); // nothing more happens in an ended live
   if (replaySoon) return;
   replaySoon = true;
   if (state.stream) {
@@ -179,10 +177,12 @@ function awaitReplay(streamId) {
 
 function connectionState(name, detail) {
   const box = $("connection");
-  box.classList.toggle("reconnecting", name === "reconnecting");
-  if (name === "reconnecting") box.textContent = t("live.reconnecting");
-  else box.textContent = "";
-  if (name === "closed" && detail?.code === 4404) {
+  const away = name === "reconnecting" || name === "offline";
+  box.classList.toggle("reconnecting", away);
+  box.textContent = away ? t("live.reconnecting") : "";
+  // A token the gateway refuses (expired): watch on signed out; signing out reconnects the socket.
+  if (name === "stopped" && detail?.code === 4401) setToken(null);
+  if (name === "stopped" && detail?.code === 4404) {
     // Not a live to watch: maybe one to watch again, now or once its replay is made.
     const streamId = socket.streamId;
     watchReplay(streamId).then((found) => {
@@ -392,7 +392,7 @@ $("chat-form").addEventListener("submit", (event) => {
   const input = $("chat-input");
   const message = input.value.trim();
   if (!message) return;
-  if (!socket?.send({ type: "chat.post", message })) {
+  if (!socket?.postChat(message)) {
     chatFeedback(t("chat.offline"));
     return;
   }
