@@ -3,8 +3,9 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -44,11 +45,14 @@ async def connect(
     subject_root: str,
     replicas: int | None = None,
     dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES,
+    options: Mapping[str, Any] | None = None,
 ) -> Bus:
     """Connect (retrying for ever once connected) and make sure the event stream exists.
-    `url` may list a cluster's servers, comma-separated."""
+    `url` may list a cluster's servers, comma-separated; `options` are the credentials and TLS
+    (`BusSettings.nats_options()`)."""
     nc = await nats.connect(
         server_urls(url),
+        **(options or {}),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -154,8 +158,10 @@ class BusProvider:
         subject_root: str,
         replicas: int | None = None,
         dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url
+        self.options = options
         self.name = name
         self.stream = stream
         self.subject_root = subject_root
@@ -172,6 +178,7 @@ class BusProvider:
                         self.url, name=self.name, stream=self.stream,
                         subject_root=self.subject_root, replicas=self.replicas,
                         dead_letter_max_bytes=self.dead_letter_max_bytes,
+                        options=self.options,
                     )  # fmt: skip
         return self._bus
 

@@ -48,6 +48,7 @@ class Runtime:
             subject_root=settings.subject_root,
             replicas=settings.jetstream_replicas,
             dead_letter_max_bytes=settings.dead_letter_max_bytes,
+            options=settings.bus_options(),
         )
         # The producer names the NOTIFY channel the relay listens on: both are the service.
         self.outbox = Outbox(table=outbox, producer=service, subject_root=settings.subject_root)

@@ -1,8 +1,9 @@
 """Settings every service shares (12-factor: read from the environment)."""
 
 import math
+import ssl
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +12,9 @@ from chassis.bus import DEAD_LETTER_MAX_BYTES
 
 INSECURE_JWT_SECRET = "vitrine-dev-jwt-secret-change-me-0123456789"  # noqa: S105
 INSECURE_SECRET_KEY = "vitrine-dev-secret-key-change-me-0123456789"  # noqa: S105
+INSECURE_PREFIX = (
+    "vitrine-dev-"  # the development defaults (docker-compose.yml), refused in production
+)
 
 
 class Environment(StrEnum):
@@ -27,6 +31,32 @@ class BusSettings(BaseSettings):
 
     nats_url: str = "nats://127.0.0.1:4222"  # a cluster's servers may be comma-separated
     jetstream_stream: str = Field("LIVE", pattern=r"^[A-Za-z0-9_-]+$")
+    # Each process's own credentials (deploy/nats/auth.conf): a user and password, or a .creds
+    # file (JWT and nkey seed); TLS with the servers' CA and, for mutual TLS, a client cert.
+    nats_user: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    nats_password: SecretStr | None = None
+    nats_creds: str | None = None
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
+
+    def nats_options(self) -> dict[str, Any]:
+        """The options of `nats.connect` these settings ask for. A user's replies come to an
+        inbox of its own (`_INBOX_<user>.`), the only subjects it may subscribe to."""
+        options: dict[str, Any] = {}
+        if self.nats_user:
+            options["user"] = self.nats_user
+            options["inbox_prefix"] = f"_INBOX_{self.nats_user}".encode()
+        if self.nats_password is not None:
+            options["password"] = self.nats_password.get_secret_value()
+        if self.nats_creds:
+            options["user_credentials"] = self.nats_creds
+        if self.nats_tls_ca or self.nats_tls_cert:
+            tls = ssl.create_default_context(cafile=self.nats_tls_ca)
+            if self.nats_tls_cert:
+                tls.load_cert_chain(self.nats_tls_cert, self.nats_tls_key)
+            options["tls"] = tls
+        return options
 
 
 class ServiceSettings(BusSettings):
@@ -90,6 +120,18 @@ class ServiceSettings(BusSettings):
                 if secret == default or len(secret) < 32:
                     raise ValueError(f"{name} must be set to a random value of 32+ characters")
         return self
+
+    def bus_options(self) -> dict[str, Any]:
+        """The options a service connects to the bus with. In production it must be its own
+        user with a real password (or a .creds file): never an open bus, nor the examples'."""
+        if self.vitrine_env is Environment.PRODUCTION and not self.nats_creds:
+            password = self.nats_password.get_secret_value() if self.nats_password else ""
+            if not self.nats_user or len(password) < 24 or password.startswith(INSECURE_PREFIX):
+                raise ValueError(
+                    "NATS_USER and NATS_PASSWORD (24+ random characters), or NATS_CREDS, must "
+                    "be set: the bus is never open in production"
+                )
+        return self.nats_options()
 
     def schema_for(self, service: str) -> str:
         """The PostgreSQL schema a service owns (a test run may prefix it)."""

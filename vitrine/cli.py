@@ -133,6 +133,7 @@ def events(
             subject_root=settings.subject_root,
             stream=settings.jetstream_stream,
             start=DeliverPolicy.NEW if from_now else DeliverPolicy.ALL,
+            **settings.nats_options(),
         ) as feed:
             async for event in feed:
                 typer.echo(event.envelope.model_dump_json())
@@ -144,6 +145,18 @@ def events(
     except (LookupError, ValueError) as refused:  # no such stream; a durable's other filter
         typer.echo(str(refused), err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("nats-auth")
+def nats_auth_conf() -> None:
+    """Print the bus's users and permissions (deploy/nats/auth.conf) for SUBJECT_ROOT and
+    JETSTREAM_STREAM: each service publishes only its own events."""
+    from vitrine.nats_auth import conf_file
+
+    settings = ServiceSettings()
+    typer.echo(
+        conf_file(subject_root=settings.subject_root, stream=settings.jetstream_stream), nl=False
+    )
 
 
 @app.command()

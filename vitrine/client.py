@@ -145,6 +145,8 @@ class EventFeed:
         event kept (`DeliverPolicy.ALL`), only new ones (`DeliverPolicy.NEW`), or those since a
         time; an existing durable goes on where it stopped. `start` and `in_order` are the
         durable's from its first connection."""
+        if "user" in connect_options:  # the replies come to the user's own inbox (nats_auth)
+            connect_options.setdefault("inbox_prefix", f"_INBOX_{connect_options['user']}")
         nc = await nats.connect(
             [server.strip() for server in url.split(",") if server.strip()], **connect_options
         )

@@ -23,7 +23,10 @@ app = typer.Typer(help="Events consumers gave up on (chassis.dead_letters).", no
 async def _with_nats(work: Any) -> Any:
     settings = BusSettings()  # NATS only: no service's secrets needed to look at dead letters
     nc = await nats.connect(
-        server_urls(settings.nats_url), connect_timeout=5, max_reconnect_attempts=1
+        server_urls(settings.nats_url),
+        connect_timeout=5,
+        max_reconnect_attempts=1,
+        **settings.nats_options(),
     )
     try:
         return await work(nc, settings.jetstream_stream)

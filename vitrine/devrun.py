@@ -95,12 +95,23 @@ def _start(
     start_timeout_s: float,
     stall_s: float,
 ) -> None:
+    settings = ServiceSettings()
     urls, running.embedded = ensure_services(
         os.environ.get("DATABASE_URL"), os.environ.get("NATS_URL"), os.environ.get("REDIS_URL"),
         state_dir, dev_group=running.group, report=say,
+        nats_authorization=(settings.subject_root, settings.jetstream_stream),
     )  # fmt: skip
     for server in running.embedded:
         say(f"started embedded {server.name} on port {server.port}")
+    # An embedded NATS knows each process by its own user (vitrine/nats_auth.py).
+    passwords = next((s.passwords for s in running.embedded if s.name == "nats"), {})
+    credentials = {
+        name: {"NATS_USER": name, "NATS_PASSWORD": passwords[name]}
+        for name in SERVICES
+        if name in passwords
+    }
+    if passwords:
+        say(f"nats users and passwords (admin for the tools): {state_dir / 'nats' / 'auth.conf'}")
     if ensure_database(urls["DATABASE_URL"]):
         say(f"created database {printable_url(urls['DATABASE_URL'])}")
     os.environ.update(urls)
@@ -119,6 +130,7 @@ def _start(
         },
         log_dir=state_dir.absolute() / "logs",
         group=running.group,
+        per_service=credentials,
     )
     say(f"starting {', '.join(SERVICES)} (logs in {system.log_dir})")
     system.start(timeout_s=start_timeout_s, stall_s=stall_s, report=say)

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -21,7 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -59,6 +60,8 @@ class EmbeddedServer:
     port: int
     log_path: Path
     stop_signal: int = signal.SIGTERM
+    # Each user's password, for a server that asks for one (NATS: vitrine/nats_auth.py).
+    passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -181,16 +184,37 @@ def _answers_ping(host: str, port: int) -> bool:
 
 
 def start_nats(
-    port: int, store_dir: Path, *, host: str = "127.0.0.1", dev_group: ProcessGroup | None = None
+    port: int,
+    store_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    dev_group: ProcessGroup | None = None,
+    authorization: tuple[str, str] | None = None,
 ) -> EmbeddedServer:
-    """Start nats-server with JetStream on file storage in store_dir."""
+    """Start nats-server with JetStream on file storage in store_dir; with `authorization`
+    (the subject root and stream), each process connects as its own user with a fresh random
+    password (`passwords` of the server returned), and nobody else."""
     store_dir = Path(store_dir).absolute()
     store_dir.mkdir(parents=True, exist_ok=True)
     argv = [str(_nats_server_binary()), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
-    return _spawn(
+    passwords: dict[str, str] = {}
+    if authorization is not None:
+        from vitrine import nats_auth
+
+        subject_root, stream = authorization
+        passwords = {user: secrets.token_urlsafe(24) for user in nats_auth.all_users()}
+        config = store_dir / "auth.conf"
+        config.touch(mode=0o600)
+        config.write_text(
+            nats_auth.authorization(subject_root=subject_root, stream=stream, passwords=passwords)
+        )
+        argv += ["-c", str(config)]
+    server = _spawn(
         "nats", argv, port=port, log_path=store_dir / "nats-server.log",
         ready=lambda: _nats_ready(host, port), dev_group=dev_group,
     )  # fmt: skip
+    server.passwords = passwords
+    return server
 
 
 def start_valkey(
@@ -338,12 +362,14 @@ def ensure_services(
     *,
     dev_group: ProcessGroup | None = None,
     report: Callable[[str], None] = lambda line: None,
+    nats_authorization: tuple[str, str] | None = None,
 ) -> tuple[dict[str, str], list[EmbeddedServer]]:
     """URLs for DATABASE_URL, NATS_URL and REDIS_URL, plus the embedded servers started for them.
 
     An unset URL falls back to its local default. Where a URL points at this machine and nothing
     listens there, the embedded server starts on that port with its data in state_dir; a remote
-    URL is used as it is. The caller stops the returned servers.
+    URL is used as it is. The caller stops the returned servers. An embedded NATS asks for
+    credentials when given `nats_authorization` (see start_nats).
     """
     state_dir = Path(state_dir).absolute()
     create_database = database_url is None  # a given URL names a database that exists
@@ -378,7 +404,12 @@ def ensure_services(
                 ) from error
         if where := missing(nats_url):
             report(f"starting embedded nats on port {where[1]} …")
-            started.append(start_nats(where[1], state_dir / "nats", host=where[0], **children))
+            started.append(
+                start_nats(
+                    where[1], state_dir / "nats", host=where[0],
+                    authorization=nats_authorization, **children,
+                )
+            )  # fmt: skip
         if where := missing(redis_url):
             report(f"starting embedded valkey on port {where[1]} …")
             started.append(start_valkey(where[1], state_dir / "valkey", host=where[0], **children))

@@ -52,6 +52,7 @@ async def rebuild(settings: AnalyticsSettings, *, schema: str, source: str | Non
         name=f"{SERVICE}-rebuild",
         stream=settings.jetstream_stream,
         subject_root=settings.subject_root,
+        options=settings.bus_options(),
     )
     try:
         async with engine.begin() as conn:

@@ -43,6 +43,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         stream=settings.jetstream_stream,
         subject_root=settings.subject_root,
         replicas=settings.jetstream_replicas,
+        options=settings.bus_options(),
     )
 
     async def js() -> JetStreamContext:

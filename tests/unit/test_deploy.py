@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from services.gateway.settings import GatewaySettings
 from services.streams.settings import StreamsSettings
 from services.webhooks.settings import WebhooksSettings
-from vitrine import nginx_rtmp
+from vitrine import nats_auth, nginx_rtmp
 from vitrine.services import SERVICES, spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ K8S = ROOT / "deploy" / "k8s"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 OUR_IMAGE = f"vitrine:{VERSION}"  # built from deploy/Dockerfile; overlays may set their registry
 # Beside the resources, never among them: applying again would overwrite the real Secret.
-EXAMPLES = {"secret.example.yaml"}
+EXAMPLES = {"secret.example.yaml", "nats-secret.example.yaml"}
 # Kustomize replacements, listed under `replacements`: not manifests.
 REPLACEMENTS = {"migrate-job-name.yaml"}
 MIGRATE_JOB = "vitrine-migrate-release"  # named vitrine-migrate-<tag> by the build
@@ -167,12 +167,60 @@ def test_variables_match_docker_compose():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert set(_k8s_env()) == set(compose["x-vitrine"]["environment"])
     for _, container in _vitrine_containers():
-        # Everything comes from the two shared objects, as in compose's x-vitrine.
-        assert "env" not in container
+        # Everything comes from the two shared objects, as in compose's x-vitrine, but for a
+        # service's own user on the bus.
+        assert {e["name"] for e in container.get("env", [])} <= {"NATS_USER", "NATS_PASSWORD"}
         assert container["envFrom"] == [
             {"configMapRef": {"name": "vitrine-config"}},
             {"secretRef": {"name": "vitrine-secrets"}},
         ]
+
+
+def test_each_service_connects_to_the_bus_as_its_own_user_and_nobody_else_does():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    served = 0
+    for _, container in _vitrine_containers():
+        if container.get("args", [""])[0] != "serve":
+            assert "env" not in container  # migrations never reach the bus
+            continue
+        served += 1
+        name = container["args"][1]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["NATS_USER"]["value"] == name
+        assert env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "vitrine-nats", "key": nats_auth.password_variable(name),
+        }  # fmt: skip
+        assert compose[name]["environment"]["NATS_USER"] == name
+        assert nats_auth.password_variable(name) in compose[name]["environment"]["NATS_PASSWORD"]
+    assert served == len(nats_auth.USERS)
+    # The servers: the generated users, their passwords from the vitrine-nats Secret.
+    config = _one("ConfigMap", "nats-config")["data"]
+    generated = nats_auth.conf_file(subject_root="live", stream="LIVE")
+    assert config["auth.conf"] == generated == (ROOT / "deploy/nats/auth.conf").read_text()
+    for conf in (config["nats.conf"], (ROOT / "deploy/nats/nats.conf").read_text()):
+        assert "include ./auth.conf" in _without_comments(conf)
+    (nats,) = _pod(_one("StatefulSet", "nats"))["containers"]
+    assert {"secretRef": {"name": "vitrine-nats"}} in nats["envFrom"]
+    (example,) = yaml.safe_load_all((K8S / "nats-secret.example.yaml").read_text())
+    assert example["metadata"]["name"] == "vitrine-nats"
+    expected = {nats_auth.password_variable(user) for user in nats_auth.all_users()}
+    assert set(example["stringData"]) == expected
+    assert all("replace" in value for value in example["stringData"].values())
+    assert set(compose["nats"]["environment"]) == expected
+    assert all(not port.startswith("4222") for port in compose["nats"]["ports"])  # not open
+
+
+@pytest.mark.parametrize(
+    "password", ["replace-me", "vitrine-dev-nats-streams-but-long-enough", None]
+)
+def test_a_service_refuses_the_bus_without_its_own_real_password_in_production(password):
+    env = _k8s_env() | {name: "x" * 48 for name in SECRETS - {"DATABASE_URL"}}
+    env |= {"NATS_USER": "streams"} | ({"NATS_PASSWORD": password} if password else {})
+    settings = StreamsSettings(_env_file=None, **_settings_kwargs(env))
+    with pytest.raises(ValueError, match="never open in production"):
+        settings.bus_options()
+    real = StreamsSettings(_env_file=None, **_settings_kwargs(env | {"NATS_PASSWORD": "p" * 32}))
+    assert real.bus_options()["user"] == "streams"
 
 
 def test_the_secret_is_an_example_to_create_once_never_a_resource_that_overwrites_it():
