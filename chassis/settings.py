@@ -3,7 +3,7 @@
 import math
 import ssl
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,8 @@ class ServiceSettings(BusSettings):
     """What a Vitrine process needs to reach its database, the bus, Redis and verify tokens."""
 
     vitrine_env: Environment = Environment.DEVELOPMENT
+    # One JSON object per line (chassis/logs.py); unset: JSON in production, text elsewhere.
+    log_format: Literal["json", "text"] | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:5432/vitrine"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
@@ -132,6 +134,12 @@ class ServiceSettings(BusSettings):
                     "be set: the bus is never open in production"
                 )
         return self.nats_options()
+
+    @property
+    def logs_as(self) -> str:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.vitrine_env is Environment.PRODUCTION else "text"
 
     def schema_for(self, service: str) -> str:
         """The PostgreSQL schema a service owns (a test run may prefix it)."""

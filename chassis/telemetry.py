@@ -49,7 +49,10 @@ SIGNED_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}(\.[A-Za-z0-9_-]{16,})+")
 def instrument(app: FastAPI, service_name: str) -> None:
     setup_tracing(service_name)
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", server_request_hook=hide_private_query
+        app,
+        excluded_urls="healthz,readyz,metrics",
+        server_request_hook=hide_private_query,
+        exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
     )
 
 

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis import errors, health
 from chassis.health import ReadinessCheck
 from chassis.inputs import InputGuard
+from chassis.logs import RequestIdMiddleware
 from chassis.telemetry import MetricsMiddleware, instrument
 
 __all__ = ["ReadinessCheck", "create_web_app"]
@@ -92,5 +93,6 @@ def create_web_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(errors.ErrorBoundary)
     app.add_middleware(MetricsMiddleware, service=service)
+    app.add_middleware(RequestIdMiddleware)  # every log line of a request names it
     instrument(app, service)
     return app

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from chassis.auth import issue_token
+from chassis.logs import configure as configure_logs
 from chassis.settings import ServiceSettings
 from vitrine import dead_letters_cli
 from vitrine.services import SERVICES, spec
@@ -29,10 +30,10 @@ def serve(
     """Run one service (its HTTP API; for the gateway, also the viewer websocket)."""
     from services.gateway.rawsocket import FanoutWebSocketProtocol
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     chosen = spec(service)
     settings = chosen.settings()
+    configure_logs(settings.logs_as)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     uvicorn.run(
         chosen.create_app(settings),
         host=host,

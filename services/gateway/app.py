@@ -151,8 +151,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         CORSMiddleware,
         allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         allow_methods=["GET", "POST", "PUT", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-        expose_headers=["Location", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["Location", "Retry-After", "X-Request-ID"],
     )
     app.include_router(api.router)
     app.include_router(products_api.router)

@@ -5,12 +5,17 @@ none, the gateway says which service and what happened: not reachable (503 + Ret
 answer in time (504), the connection dropped mid-answer (502).
 """
 
+import logging
 from typing import Any
 
 import httpx
 from fastapi import HTTPException, Request, Response
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-from chassis.telemetry import trace_headers
+from chassis.errors import Throttled
+from chassis.logs import request_headers
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
 # Below the services' keep-alive (`vitrine serve`: 30 s): the gateway drops an idle connection
@@ -27,9 +32,17 @@ FORWARDED_RESPONSE_HEADERS = ("location", "retry-after", "www-authenticate")
 
 
 class Upstream:
-    def __init__(self, *, services: dict[str, str], timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        services: dict[str, str],
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`transport`: by default TCP, retried once when a connection is refused."""
         self.services = services
         self.timeout_s = timeout_s
+        self._failures: dict[str, Throttled] = {}
         self.client = httpx.AsyncClient(
             timeout=timeout_s,
             limits=httpx.Limits(
@@ -37,8 +50,10 @@ class Upstream:
                 max_keepalive_connections=50,
                 keepalive_expiry=KEEPALIVE_EXPIRY_S,
             ),
-            transport=httpx.AsyncHTTPTransport(retries=1),  # a refused connection: once more
+            transport=transport or httpx.AsyncHTTPTransport(retries=1),
         )
+        # A client span per call, which carries the trace to the service (traceparent).
+        HTTPXClientInstrumentor.instrument_client(self.client)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -47,31 +62,40 @@ class Upstream:
         return self.services[service].rstrip("/") + path
 
     async def _request(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call to `service`, its failures said as what they are and whose they are."""
+        """One call to `service` (with the request's id), its failures said as what they are
+        and whose they are, and logged (now and then, during an outage)."""
+        kwargs["headers"] = {**kwargs.get("headers", {}), **request_headers()}
         for attempt in (1, 2):
             try:
                 return await self.client.request(method, self._url(service, path), **kwargs)
             except httpx.InvalidURL:  # a path no service route can match
                 raise HTTPException(404, "Not Found") from None
             except (httpx.ConnectError, httpx.ConnectTimeout):
-                raise HTTPException(
-                    503, f"the {service} service is unavailable", {"Retry-After": RETRY_AFTER_S}
+                raise self._failed(
+                    service, 503, f"the {service} service is unavailable", retry=True
                 ) from None
             except httpx.PoolTimeout:
-                raise HTTPException(
-                    503, "the gateway is busy, try again shortly", {"Retry-After": RETRY_AFTER_S}
+                raise self._failed(
+                    service, 503, "the gateway is busy, try again shortly", retry=True
                 ) from None
             except httpx.TimeoutException:
-                raise HTTPException(
-                    504, f"the {service} service did not answer within {self.timeout_s:g} s"
+                raise self._failed(
+                    service,
+                    504,
+                    f"the {service} service did not answer within {self.timeout_s:g} s",
                 ) from None
             except httpx.TransportError:
                 if method in IDEMPOTENT and attempt == 1:
                     continue  # most likely a kept-alive connection the service had just closed
-                raise HTTPException(
-                    502, f"the {service} service closed the connection without an answer"
+                raise self._failed(
+                    service, 502, f"the {service} service closed the connection without an answer"
                 ) from None
         raise AssertionError("unreachable")
+
+    def _failed(self, service: str, status: int, why: str, *, retry: bool = False) -> HTTPException:
+        throttled = self._failures.setdefault(service, Throttled(log))
+        throttled.warning("answered %d: %s", status, why)
+        return HTTPException(status, why, {"Retry-After": RETRY_AFTER_S} if retry else None)
 
     async def forward(
         self, request: Request, service: str, path: str | None = None, *, signed: bool = False
@@ -92,7 +116,7 @@ class Upstream:
             target,
             params=request.query_params,
             content=await request.body(),
-            headers={**headers, **trace_headers()},
+            headers=headers,
         )
         kept = {k: v for k in FORWARDED_RESPONSE_HEADERS if (v := answer.headers.get(k))}
         return Response(
@@ -106,7 +130,7 @@ class Upstream:
         self, method: str, service: str, path: str, *, body: Any, token: str | None = None
     ) -> tuple[int, Any, httpx.Headers]:
         """A command on the caller's behalf (e.g. a chat message from a websocket)."""
-        headers = trace_headers()
+        headers = {}
         if token:
             headers["authorization"] = f"Bearer {token}"
         answer = await self._request(service, method, path, json=body, headers=headers)
@@ -118,7 +142,7 @@ class Upstream:
     async def get_json(
         self, service: str, path: str, *, token: str | None = None
     ) -> tuple[int, Any]:
-        headers = trace_headers()
+        headers = {}
         if token:
             headers["authorization"] = f"Bearer {token}"
         answer = await self._request(service, "GET", path, headers=headers)
