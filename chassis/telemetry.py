@@ -16,12 +16,14 @@ from opentelemetry.trace import Span
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# By route template (`/api/live/streams/{stream_id}`), never the path itself: bounded labels.
 HTTP_REQUESTS = Counter(
-    "vitrine_http_requests_total", "HTTP requests served", ["service", "method", "status"]
+    "vitrine_http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "vitrine_http_request_seconds", "HTTP request duration", ["service", "method"]
+    "vitrine_http_request_seconds", "HTTP request duration", ["service", "method", "route"]
 )
+UNROUTED = "unrouted"  # a path no route matched (404s, scanners)
 
 
 def setup_tracing(service_name: str) -> None:
@@ -113,5 +115,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
+            # The router notes the route it chose in the scope, which it shares with us.
+            route = getattr(scope.get("route"), "path", None) or UNROUTED
+            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
