@@ -46,6 +46,7 @@ from chassis.redelivery import (
     is_outage,
     update_existing,
 )
+from chassis.telemetry import message_span
 from contracts import Envelope, event_type_of
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,13 @@ class EventConsumer:
         back later, and parks it once the handler has raised on `max_deliver` deliveries; an
         outage only delays it. Cancelled (shutdown) mid-way, it is neither acknowledged nor
         parked: JetStream delivers it again after `ack_wait`."""
+        with message_span(
+            "process", message.subject, message.headers,
+            **{"consumer.group.name": self.durable},
+        ):  # fmt: skip
+            await self._handle(message)
+
+    async def _handle(self, message: Msg) -> None:
         try:
             envelope = parse(message.data)
         except (ValidationError, LookupError) as error:  # no delivery could ever handle it
@@ -287,8 +295,14 @@ class EventConsumer:
         if (lock_order := self.lock_order) is not None:
             batch.sort(key=lambda item: lock_order(item[0]))
         try:
+            handled = []
             async with self.sessions() as session, session.begin():
-                handled = [await self._first_time(session, envelope) for envelope, _ in batch]
+                for envelope, message in batch:
+                    with message_span(
+                        "process", message.subject, message.headers,
+                        **{"consumer.group.name": self.durable},
+                    ):  # fmt: skip
+                        handled.append(await self._first_time(session, envelope))
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from chassis.bus import Bus, BusProvider, publish_event
 from chassis.cancellation import raise_if_cancelled
-from chassis.telemetry import trace_headers
+from chassis.telemetry import publishing, trace_headers
 from contracts import Envelope, new_envelope, subject_for
 
 log = logging.getLogger(__name__)
@@ -246,19 +246,24 @@ class OutboxRelay:
                 )
                 rows = [row for row in rows if row.id not in stored]
             # One connection keeps order; acks are awaited together for throughput.
-            outcomes = await asyncio.gather(
-                *(
-                    publish_event(
-                        bus,
-                        subject=row.subject,
-                        body=orjson.dumps(row.envelope),
-                        event_id=row.id,
-                        headers=row.headers,
-                    )
-                    for row in rows
-                ),
-                return_exceptions=True,
-            )
+            spans = [publishing(row.subject, row.headers) for row in rows]
+            try:
+                outcomes = await asyncio.gather(
+                    *(
+                        publish_event(
+                            bus,
+                            subject=row.subject,
+                            body=orjson.dumps(row.envelope),
+                            event_id=row.id,
+                            headers=headers,
+                        )
+                        for row, (_, headers) in zip(rows, spans, strict=True)
+                    ),
+                    return_exceptions=True,
+                )
+            finally:
+                for span, _ in spans:
+                    span.end()
             # Only the rows before the first failure count as sent; the rest go again, in order.
             failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
             sent = outcomes.index(failure) if failure is not None else len(rows)

@@ -3,6 +3,8 @@
 import os
 import re
 import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -12,7 +14,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -82,6 +84,49 @@ def redacted_query(query: str) -> str:
     """`email=a%40b.c&x=1` → `email=REDACTED&x=1`."""
     pairs = parse_qsl(query, keep_blank_values=True)
     return urlencode([(key, "REDACTED" if key in PRIVATE_QUERY else value) for key, value in pairs])
+
+
+def _event_type(subject: str) -> str:
+    """`product.featured` of `live.<stream_id>.product.featured`: a span's name, bounded."""
+    return ".".join(subject.split(".")[-2:])
+
+
+def message_span(
+    operation: str, subject: str, headers: Mapping[str, str] | None, **attributes: Any
+) -> AbstractContextManager[Span]:
+    """A span for one event on the bus, continuing the trace its headers carry: `publish` (the
+    outbox relay: a producer span) or `process` (a consumer, the gateway's fan-out)."""
+    kind = SpanKind.PRODUCER if operation == "publish" else SpanKind.CONSUMER
+    return trace.get_tracer("vitrine").start_as_current_span(
+        f"{operation} {_event_type(subject)}",
+        context=propagate.extract(dict(headers or {})),
+        kind=kind,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": operation,
+            "messaging.destination.name": subject,
+            **{f"messaging.{key}": value for key, value in attributes.items()},
+        },
+    )
+
+
+def publishing(subject: str, headers: Mapping[str, str]) -> tuple[Span, dict[str, str]]:
+    """A producer span for an event the outbox relay publishes (a child of the trace the row
+    was written in), and the headers to send it with, which carry that span to its consumers.
+    The caller ends the span."""
+    span = trace.get_tracer("vitrine").start_span(
+        f"publish {_event_type(subject)}",
+        context=propagate.extract(dict(headers)),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "publish",
+            "messaging.destination.name": subject,
+        },
+    )
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return span, {**headers, **carrier}
 
 
 def trace_headers() -> dict[str, str]:

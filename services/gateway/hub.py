@@ -20,6 +20,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 
 from chassis.errors import Throttled
+from chassis.telemetry import message_span
 from contracts import event_type_of, stream_subject
 from contracts.producers import may_publish
 from services.gateway.rawsocket import RawSocket, text_frame
@@ -218,6 +219,14 @@ class StreamHub:
             self._sub = None
 
     async def _on_message(self, msg: Msg) -> None:
+        with message_span(
+            "process", msg.subject, msg.headers,
+            **{"consumer.group.name": "fanout", "vitrine.viewers": self.viewer_count},
+        ):  # fmt: skip
+            self._take(msg)
+
+    def _take(self, msg: Msg) -> None:
+        """The event into this live's next flush (or left out: bookkeeping, a replay)."""
         seq = msg.metadata.sequence.stream
         if seq <= self.last_seq:
             return  # an ordered consumer reset may deliver again what we had
