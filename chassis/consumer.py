@@ -25,12 +25,15 @@ nothing counts deliveries before the handler, which would park its innocent fetc
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection
 
 import sqlalchemy as sa
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import FetchTimeoutError
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,6 +53,13 @@ from chassis.telemetry import message_span
 from contracts import Envelope, event_type_of
 
 log = logging.getLogger(__name__)
+
+# What an operator pages on (dead letters: chassis.dead_letters): a consumer falling behind.
+DELIVERED = Counter("vitrine_consumer_delivered_total", "Events delivered", ["consumer"])
+REDELIVERED = Counter("vitrine_consumer_redelivered_total", "Events delivered again", ["consumer"])
+ACKED = Counter("vitrine_consumer_acked_total", "Events handled and acknowledged", ["consumer"])
+LAG = Gauge("vitrine_consumer_pending", "Events waiting for the consumer (JetStream)", ["consumer"])
+LAG_EVERY_S = 15.0
 
 # Events nak'd with a delay stay pending for the durable until they come back: room for many of
 # them, so that failing (or outage-delayed) events cannot stop the deliveries of the others.
@@ -163,12 +173,20 @@ class EventConsumer:
             replays = await dead_letters.serve_replays(
                 bus.nc, stream=bus.stream, consumer=self.durable, replay=self.replay_dead_letter
             )
+            lag_read = 0.0
             while True:
                 raise_if_cancelled()
+                if time.monotonic() - lag_read > LAG_EVERY_S:
+                    lag_read = time.monotonic()
+                    await self._read_lag(subscription)
                 try:
                     messages = await subscription.fetch(self.batch, timeout=1)
                 except (TimeoutError, FetchTimeoutError):
                     continue
+                DELIVERED.labels(self.durable).inc(len(messages))
+                REDELIVERED.labels(self.durable).inc(
+                    sum(1 for m in messages if (m.metadata.num_delivered or 1) > 1)
+                )
                 if self.only is not None:
                     messages = [message for message in messages if await self._wanted(message)]
                 if self.batched:
@@ -182,6 +200,12 @@ class EventConsumer:
             if replays is not None:
                 with contextlib.suppress(Exception):
                     await replays.unsubscribe()
+
+    async def _read_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
+        """How many events wait for this consumer, as JetStream counts them."""
+        with contextlib.suppress(Exception):  # a metric never stops the consumer
+            info = await subscription.consumer_info()
+            LAG.labels(self.durable).set(info.num_pending or 0)
 
     async def _wanted(self, message: Msg) -> bool:
         """Whether the message is of a type in `only`; the others are acknowledged at once."""
@@ -221,6 +245,7 @@ class EventConsumer:
         self.outages.forget(message)
         self.handled += handled
         await message.ack()
+        ACKED.labels(self.durable).inc()
 
     async def _failed(self, message: Msg, error: Exception) -> None:
         """The handler raised (not for an outage): park the event if that was its last try,
@@ -315,6 +340,7 @@ class EventConsumer:
         self.handled += sum(handled)
         for _, message in batch:
             await message.ack()
+        ACKED.labels(self.durable).inc(len(batch))
         return alone
 
     async def _handle_once(self, envelope: Envelope) -> bool:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import sqlalchemy as sa
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -27,6 +28,16 @@ from chassis.telemetry import publishing, trace_headers
 from contracts import Envelope, new_envelope, subject_for
 
 log = logging.getLogger(__name__)
+
+# The relay's backlog, what an operator pages on: events written and not yet on the bus.
+OUTBOX_UNSENT = Gauge("vitrine_outbox_unsent", "Events written, not yet published", ["service"])
+OUTBOX_OLDEST = Gauge(
+    "vitrine_outbox_oldest_unsent_seconds", "Age of the oldest event not yet published", ["service"]
+)
+OUTBOX_PUBLISHED = Counter("vitrine_outbox_published_total", "Events published", ["service"])
+OUTBOX_FAILURES = Counter(
+    "vitrine_outbox_publish_failures_total", "Batches the bus refused or lost", ["service"]
+)
 
 CLEANUP_INTERVAL_S = 300.0
 # Rows pending this close to the duplicate window are looked for in the stream before publishing
@@ -229,6 +240,10 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            OUTBOX_OLDEST.labels(self.service).set(float(rows[0].age_s) if rows else 0.0)
+            OUTBOX_UNSENT.labels(self.service).set(
+                len(rows) if len(rows) < self.batch_size else await self._unsent(conn)
+            )
             if not rows:
                 return 0
             bus = await self.bus.get()
@@ -274,9 +289,16 @@ class OutboxRelay:
                     .values(published_at=sa.func.now())
                 )
         self.published += sent
+        OUTBOX_PUBLISHED.labels(self.service).inc(sent)
         if failure is not None:
+            OUTBOX_FAILURES.labels(self.service).inc()
             raise failure
         return sent
+
+    async def _unsent(self, conn: AsyncConnection) -> int:
+        t = self.table
+        query = sa.select(sa.func.count()).select_from(t).where(t.c.published_at.is_(None))
+        return int((await conn.execute(query)).scalar_one())
 
     async def _duplicate_window_s(self, bus: Bus) -> float:
         if self._window_s is None:

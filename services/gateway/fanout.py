@@ -13,9 +13,12 @@ from collections.abc import Awaitable, Callable
 
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from prometheus_client import Gauge
 
 from contracts import event_type_of
 from services.gateway.hub import Frames, StreamHub, Viewer, event_frame, for_viewers
+
+HUBS = Gauge("vitrine_ws_live_hubs", "Lives this gateway process follows (one subscription each)")
 
 
 @functools.cache
@@ -87,6 +90,7 @@ class Fanout:
         )
         await hub.start()
         self.hubs[stream_id] = hub
+        HUBS.set(len(self.hubs))
         return hub
 
     def release(self, hub: StreamHub, viewer: Viewer) -> None:
@@ -101,6 +105,7 @@ class Fanout:
         hub = self.hubs.get(stream_id)
         if hub is not None and hub.viewer_count == 0:
             del self.hubs[stream_id]
+            HUBS.set(len(self.hubs))
             await hub.stop()
             _give_memory_back()
 

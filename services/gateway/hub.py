@@ -32,6 +32,10 @@ CLOSE_TRY_AGAIN = 1013  # "try again later": reconnect (with since=<last seq> if
 # Bookkeeping for analytics, not for viewers: these carry other viewers' session and cart ids.
 HIDDEN_EVENT_PREFIXES = ("viewer.", "product.clicked", "cart.")
 FINAL_EVENTS = ("stream.ended", "stream.deleted")  # after these, viewers may not join any more
+# The fan-out's work, counted per chunk of sockets (not per write: the hot path stays light).
+FRAMES_SENT = Counter("vitrine_ws_frames_sent_total", "Frames written to viewers' sockets")
+BYTES_SENT = Counter("vitrine_ws_bytes_sent_total", "Bytes written to viewers' sockets")
+SLOW_DROPPED = Counter("vitrine_ws_slow_dropped_total", "Sockets closed 1013 for falling behind")
 REFUSED = Counter(
     "vitrine_gateway_events_refused_total",
     "Events on a live's subject not forwarded to viewers: malformed, or not from their producer",
@@ -122,6 +126,7 @@ class Viewer:
         self.socket.write(data)
         if self.socket.buffered() > self.max_buffer:
             self.socket.drop(CLOSE_TRY_AGAIN, "too slow: reconnect with since=<last seq>")
+            SLOW_DROPPED.inc()
             return False
         return True
 
@@ -276,14 +281,18 @@ class StreamHub:
         batch waits until this one reached every socket, so each socket keeps the order."""
         first_seq, last_seq = batch[0][0], batch[-1][0]
         dropped = []
+        whole = 0  # sockets that got the whole batch (the others, a part: not counted)
         for viewer in viewers[start : start + FLUSH_CHUNK]:
             if viewer.sent_seq < first_seq and viewer.already is None:
                 viewer.sent_seq = last_seq
                 sent = viewer.send(data)
+                whole += sent
             else:  # joined on a snapshot that already covers part of this batch
                 sent = viewer.send_frames(viewer.unshown(batch, self.posted))
             if not sent:
                 dropped.append(viewer)
+        FRAMES_SENT.inc(whole * len(batch))
+        BYTES_SENT.inc(whole * len(data))
         for viewer in dropped:
             self.remove(viewer)
         if start + FLUSH_CHUNK < len(viewers):

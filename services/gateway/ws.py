@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from prometheus_client import Gauge
 
 from chassis.auth import InvalidToken, Principal
 from services.gateway.deps import gateway_of
@@ -26,6 +27,9 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PONG = text_frame(b'{"type":"pong"}')
+
+
+CONNECTED = Gauge("vitrine_ws_connections", "Viewers' websockets open on this process")
 
 
 def _error(detail: str, status: int) -> bytes:
@@ -72,6 +76,7 @@ async def watch_live(
         user_id=principal.user_id if principal else None,
         since=resume_after,
     )
+    CONNECTED.inc()
     try:
         async with watch:
             while True:
@@ -80,6 +85,8 @@ async def watch_live(
         await websocket.close(refused.code, refused.reason)
     except WebSocketDisconnect:
         pass
+    finally:
+        CONNECTED.dec()
 
 
 async def _post_chat(
