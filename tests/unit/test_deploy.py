@@ -564,3 +564,19 @@ def test_record_done_gets_the_callback_url_from_its_environment_and_logs_outside
 def test_nginx_rtmp_does_not_log_at_info_where_notify_urls_carry_the_secret() -> None:
     levels = re.findall(r"^\s*error_log\s+\S+\s+(\w+);", _rendered_nginx_conf(), re.MULTILINE)
     assert levels and all(level in ("notice", "warn", "error", "crit") for level in levels)
+
+
+def test_every_alert_reads_metrics_vitrine_serves_and_has_its_runbook():
+    (rules,) = yaml.safe_load_all((K8S / "monitoring" / "alerts.yaml").read_text())
+    sources = "".join(p.read_text() for p in ROOT.glob("[cs][he]*/**/*.py"))
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    dashboard = (ROOT / "deploy" / "grafana" / "vitrine.json").read_text()
+    exprs = [rule["expr"] for group in rules["spec"]["groups"] for rule in group["rules"]]
+    for group in rules["spec"]["groups"]:
+        for rule in group["rules"]:
+            assert f"## {rule['alert']}\n" in runbook, rule["alert"]
+            assert rule["annotations"]["runbook_url"].endswith("#" + rule["alert"].lower())
+    for expr in [*exprs, dashboard]:
+        for name in re.findall(r"vitrine_[a-z_]+", expr):
+            served = re.sub(r"_(bucket|count|sum)$", "", name).removesuffix("_total")
+            assert f'"{served}' in sources, f"{name} is served by no process"
