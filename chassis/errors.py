@@ -41,6 +41,9 @@ LOG_EVERY_S = 10.0  # an outage is logged once in a while, not once per request
 # SQLSTATE classes (or codes) that say the database cannot serve now, not that the query is wrong.
 _UNAVAILABLE_STATES = ("08", "28", "3D000", "57P01", "57P02", "57P03")
 _BUSY_STATES = ("53",)  # insufficient resources: 53300 "too many clients", memory, disk
+# A transaction that lost a race (a deadlock, a serialization failure): the same request again
+# moments later succeeds.
+_RACE_STATES = ("40P01", "40001")
 
 
 class DatabaseUnavailable(Exception):
@@ -135,7 +138,7 @@ async def database_error(request: Request, error: DBAPIError) -> Response:
     # whichever route let it through.
     if state.startswith("22"):
         return error_response(422, "a value is not valid text or is out of range")
-    if state.startswith(_BUSY_STATES):
+    if state.startswith(_BUSY_STATES + _RACE_STATES):
         return _unavailable(request, str(error.orig), retry_after_s=RETRY_AFTER_BUSY_S)
     if state.startswith(_UNAVAILABLE_STATES) or error.connection_invalidated:
         return _unavailable(request, str(error.orig), retry_after_s=RETRY_AFTER_DOWN_S)

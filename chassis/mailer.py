@@ -8,13 +8,44 @@ requires it, `smtps://host:465` speaks TLS from the first byte. A failure is eit
 import asyncio
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from pydantic import BaseModel, Field, model_validator
 
 SCHEMES = {"smtp": None, "smtp+starttls": True, "smtps": False}
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+class SmtpSettings(BaseModel):
+    """The settings of a service that sends mail, the same in each (a mixin of its settings
+    class, beside chassis.settings.ServiceSettings)."""
+
+    # Where the e-mails go out: smtp://[user:password@]host[:port] (STARTTLS when the server
+    # offers it), smtp+starttls:// (STARTTLS required) or smtps:// (TLS from the first byte).
+    # The default is the catcher `make dev` runs.
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    smtp_from: str = "Vitrine <live@vitrine.localhost>"
+    smtp_timeout_s: float = Field(15.0, gt=0)
+    # A CA bundle to trust for the SMTP server's certificate (a private relay); else the system's.
+    smtp_ca_bundle: str | None = None
+
+    @model_validator(mode="after")
+    def _no_credentials_in_the_clear_in_production(self) -> Self:
+        if str(getattr(self, "vitrine_env", "")) == "production":
+            refuse_clear_credentials(self.smtp_url)
+        return self
+
+
+def refuse_clear_credentials(url: str) -> None:
+    """Production's rule: a password is never sent where TLS is only used when offered."""
+    parts = urlsplit(url)
+    if parts.scheme == "smtp" and (parts.username or parts.password):
+        raise ValueError(
+            "SMTP_URL carries credentials over smtp:// (STARTTLS only when offered): "
+            "use smtp+starttls:// or smtps://"
+        )
 
 
 class SendFailed(Exception):

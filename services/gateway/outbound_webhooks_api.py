@@ -5,9 +5,10 @@ the token again)."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from chassis.auth import AdminUser
+from chassis.pages import Cursor, Limit
 from services.gateway.api import Upstream
 from services.gateway.openapi import ADMIN, BODY, CONFLICT, PAGED, Answers, answers, body, error
 from services.webhooks.models import DeliveryStatus
@@ -23,8 +24,6 @@ from services.webhooks.schemas import (
 
 router = APIRouter(prefix="/api/webhooks/endpoints", tags=["webhooks"])
 EndpointId = Annotated[uuid.UUID, "a webhook endpoint's id"]
-Cursor = Annotated[str | None, Query(max_length=200, description="the page before's next_cursor")]
-Limit = Annotated[int, Query(ge=1, le=100)]
 NO_ENDPOINT: Answers = {404: error("no such webhook endpoint")}
 
 
@@ -91,8 +90,10 @@ async def rotate_webhook_secret(
 
 
 @router.post(
-    "/{endpoint_id}/enable", response_model=WebhookEndpoint, responses=answers(ADMIN, NO_ENDPOINT),
-    summary="Enable a disabled endpoint again: what waited for it goes out, in order",
+    "/{endpoint_id}/enable", response_model=WebhookEndpoint,
+    responses=answers(ADMIN, NO_ENDPOINT, CONFLICT),
+    summary="Enable a disabled endpoint again: what waited for it goes out, in order (409 if "
+    "it is not disabled)",
 )  # fmt: skip
 async def enable_webhook_endpoint(
     request: Request, endpoint_id: EndpointId, caller: AdminUser, up: Upstream

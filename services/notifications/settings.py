@@ -6,20 +6,13 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
+from chassis.mailer import SmtpSettings
 from chassis.settings import Environment, ServiceSettings
 from services.notifications.schemas import time_zone_name
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(ServiceSettings, SmtpSettings):
     notifications_port: int = 8005
-    # Where the e-mails go out: smtp://[user:password@]host[:port] (STARTTLS when the server
-    # offers it), smtp+starttls:// (STARTTLS required) or smtps:// (TLS from the first byte).
-    # The default is the catcher `make dev` runs.
-    smtp_url: str = "smtp://127.0.0.1:1025"
-    smtp_from: str = "Vitrine <live@vitrine.localhost>"
-    smtp_timeout_s: float = Field(15.0, gt=0)
-    # A CA bundle to trust for the SMTP server's certificate (a private relay); else the system's.
-    smtp_ca_bundle: str | None = None
     # Web Push (VAPID, RFC 8292): the application server's P-256 private key, base64url (as
     # `npx web-push generate-vapid-keys` prints it) or PEM. Unset: in development a key derived
     # from VITRINE_SECRET_KEY, in production no Web Push at all.
@@ -67,12 +60,6 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError(
                 "PUBLIC_URL must be the https:// address viewers reach the gateway at "
                 "(not http://, localhost or a loopback address)"
-            )
-        smtp = urlsplit(self.smtp_url)
-        if smtp.scheme == "smtp" and (smtp.username or smtp.password):
-            raise ValueError(
-                "SMTP_URL carries credentials over smtp:// (STARTTLS only when offered): "
-                "use smtp+starttls:// or smtps://"
             )
         return self
 

@@ -29,7 +29,8 @@ from services.webhooks.schemas import (
     WebhookTestQueued,
 )
 
-# The test event is about no live: it stands in the queue of this nil id.
+# The test event is about no live (its `stream_id` says this nil id); each stands in a queue of
+# its own, so a new one never waits behind an earlier one still being retried.
 NO_LIVE = UUID(int=0)
 
 
@@ -72,8 +73,9 @@ async def delivery_log(
 
 def _delivery(row: Any, tried: list[WebhookAttempt]) -> WebhookDelivery:
     pending = row.status == DeliveryStatus.PENDING.value
+    live = NO_LIVE if row.event_type == TEST_EVENT else row.stream_id  # not its queue's key
     return WebhookDelivery(
-        id=row.id, event_id=row.event_id, event_type=row.event_type, stream_id=row.stream_id,
+        id=row.id, event_id=row.event_id, event_type=row.event_type, stream_id=live,
         status=DeliveryStatus(row.status), attempts=tried,
         next_attempt_at=row.next_attempt_at if pending else None,
         created_at=row.created_at, finished_at=row.finished_at,
@@ -94,6 +96,8 @@ async def send_test_event(*, session: AsyncSession, endpoint_id: UUID) -> Webhoo
         stream_id=NO_LIVE, producer="webhooks",
         data={"endpoint_id": str(endpoint_id), "message": "A test event from Vitrine."},
     )  # fmt: skip
-    (delivery_id,) = await queue_event(session, envelope, only_endpoint=endpoint_id)
+    (delivery_id,) = await queue_event(
+        session, envelope, only_endpoint=endpoint_id, queue=envelope.id
+    )
     await session.commit()
     return WebhookTestQueued(event_id=envelope.id, delivery_id=delivery_id)

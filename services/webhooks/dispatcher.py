@@ -6,7 +6,10 @@ the work and a crashed process's claims are taken up again; no connection is hel
 endpoint answers. One endpoint has at most WEBHOOKS_CONCURRENCY_PER_ENDPOINT attempts in flight,
 so a receiver that hangs cannot take every slot. Only the oldest
 pending delivery of each (endpoint, live) may be claimed: a live's next event waits until the
-one before it is delivered or given up.
+one before it is delivered or given up. An outcome is recorded only while the claim is still
+this process's (`claimed_until` as claimed), tried again while the database refuses it until
+the lease nearly runs out; a process that stops lets its attempts under way finish first. The
+window where an event may go twice: a process that dies, or an attempt past the drain.
 """
 
 import asyncio
@@ -14,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +25,8 @@ import sqlalchemy as sa
 from prometheus_client import Counter as Metric
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.cancellation import raise_if_cancelled
+from chassis.dead_letters import describe
 from chassis.secrets import SecretBox
 from services.webhooks.alerts import Alerts
 from services.webhooks.models import DeliveryStatus, deliveries
@@ -30,25 +36,39 @@ from services.webhooks.sender import Outcome, Sender
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+DRAIN_S = 2.0  # within the chassis' wait for background tasks to stop (3 s)
+RECORD_RETRY_FIRST_S, RECORD_RETRY_MAX_S = 0.1, 5.0  # recording an outcome, again
+LEASE_MARGIN_S = 2.0  # recording stops being tried this long before the lease runs out
 ATTEMPTS = Metric("vitrine_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 
+# Each part reads the pending rows once: the head of each (endpoint, live) queue, found
+# walking ix_deliveries_queue; each endpoint's attempts in flight, counted once on
+# ix_deliveries_claimed; and an endpoint's heads ranked, so that no more are taken than it has
+# free slots (another endpoint's turn is not taken by what would go back). The locked row is
+# checked again: it may have changed since it was read.
 CLAIM = sa.text("""
-WITH due AS (
-    SELECT d.id,
-           (SELECT count(*) FROM deliveries c
-            WHERE c.endpoint_id = d.endpoint_id AND c.status = 'pending'
-              AND c.claimed_until >= now()) AS busy
-    FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.status = 'enabled'
+WITH busy AS (
+    SELECT endpoint_id, count(*) AS busy FROM deliveries
+    WHERE status = 'pending' AND claimed_until IS NOT NULL AND claimed_until >= now()
+    GROUP BY endpoint_id
+), heads AS (
+    SELECT DISTINCT ON (endpoint_id, stream_id) id, endpoint_id, next_attempt_at, claimed_until
+    FROM deliveries WHERE status = 'pending'
+    ORDER BY endpoint_id, stream_id, id
+), ranked AS (
+    SELECT h.id, coalesce(b.busy, 0) AS busy,
+           row_number() OVER (PARTITION BY h.endpoint_id ORDER BY h.next_attempt_at, h.id) AS nth
+    FROM heads h
+    JOIN endpoints e ON e.id = h.endpoint_id
+    LEFT JOIN busy b ON b.endpoint_id = h.endpoint_id
+    WHERE e.status = 'enabled' AND h.next_attempt_at <= now()
+      AND (h.claimed_until IS NULL OR h.claimed_until < now())
+), due AS (
+    SELECT d.id, r.busy
+    FROM ranked r JOIN deliveries d ON d.id = r.id
+    WHERE r.busy + r.nth <= :cap
+      AND d.status = 'pending' AND d.next_attempt_at <= now()
       AND (d.claimed_until IS NULL OR d.claimed_until < now())
-      -- an endpoint with every slot taken is skipped here, not left to fill the LIMIT
-      AND (SELECT count(*) FROM deliveries c
-           WHERE c.endpoint_id = d.endpoint_id AND c.status = 'pending'
-             AND c.claimed_until >= now()) < :cap
-      AND NOT EXISTS (
-          SELECT 1 FROM deliveries p
-          WHERE p.endpoint_id = d.endpoint_id AND p.stream_id = d.stream_id
-            AND p.status = 'pending' AND p.id < d.id)
     ORDER BY d.next_attempt_at, d.id
     LIMIT :n
     FOR UPDATE OF d SKIP LOCKED
@@ -56,9 +76,18 @@ WITH due AS (
 UPDATE deliveries AS d SET claimed_until = now() + make_interval(secs => :lease)
 FROM due, endpoints AS e
 WHERE d.id = due.id AND e.id = d.endpoint_id
-RETURNING d.id, d.endpoint_id, d.event_id, d.body, d.attempts, due.busy, e.url, e.secret,
-          e.previous_secret, e.previous_secret_until
+RETURNING d.id, d.endpoint_id, d.event_id, d.body, d.attempts, d.claimed_until, due.busy, e.url,
+          e.secret, e.previous_secret, e.previous_secret_until
 """)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed delivery (its row as the claim returned it) and when, by this process's
+    clock, its lease runs out."""
+
+    row: Any
+    lapses_at: float
 
 
 class Dispatcher:
@@ -93,7 +122,10 @@ class Dispatcher:
                         pruned_at = time.monotonic()
                     backoff = 0.2
                 except Exception as error:  # the database away: try again shortly
-                    log.warning("webhooks dispatcher: %s; retrying in %.1fs", error, backoff)
+                    raise_if_cancelled(error)
+                    log.warning(
+                        "webhooks dispatcher: %s; retrying in %.1fs", describe(error), backoff
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
@@ -102,16 +134,20 @@ class Dispatcher:
                         self.woken.wait(), self.settings.webhooks_poll_interval_s
                     )
         finally:
-            await self._release()
+            await self._drain()
 
     def _start(self, claimed: Any) -> None:
-        task = asyncio.create_task(self._deliver(claimed), name=f"webhook-delivery-{claimed.id}")
+        claim = Claim(claimed, lapses_at=time.monotonic() + self.settings.webhooks_lease_s)
+        task = asyncio.create_task(self._deliver(claim), name=f"webhook-delivery-{claimed.id}")
         self.in_flight[claimed.id] = task
         task.add_done_callback(lambda _: self.in_flight.pop(claimed.id, None))
 
-    async def _release(self) -> None:
-        """On the way out: stop the attempts under way and hand their deliveries back at once
-        (not when their leases run out), to be attempted again by the next process."""
+    async def _drain(self) -> None:
+        """On the way out: the attempts under way finish and are recorded (one the receiver
+        has taken is then not sent again); only those outlasting the drain are cut off, and
+        their deliveries handed back at once (not when their leases run out)."""
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight.values()), timeout=DRAIN_S)
         unfinished = dict(self.in_flight)
         for task in unfinished.values():
             task.cancel()
@@ -157,7 +193,8 @@ class Dispatcher:
             secrets.append(self.box.open(claimed.previous_secret))
         return secrets
 
-    async def _deliver(self, claimed: Any) -> None:
+    async def _deliver(self, claim: Claim) -> None:
+        claimed = claim.row
         try:
             secrets = self._secrets(claimed)
         except ValueError as unreadable:  # VITRINE_SECRET_KEY changed: a failed attempt, said so
@@ -168,21 +205,31 @@ class Dispatcher:
                 secrets=secrets,
             )  # fmt: skip
         ATTEMPTS.labels("delivered" if outcome.delivered else "failed").inc()
-        for pause in (0.5, 1.0, 2.0, 4.0, None):
-            try:
-                disabled = await record_outcome(
-                    sessions=self.sessions, settings=self.settings, delivery_id=claimed.id,
-                    attempt=claimed.attempts + 1, outcome=outcome,
-                )  # fmt: skip
-                break
-            except Exception as error:  # the database away: the lease keeps it ours a while
-                if pause is None:
-                    log.warning("delivery %s: outcome not recorded (%s)", claimed.id, error)
-                    return
-                await asyncio.sleep(pause)
+        disabled = await self._record(claim, outcome)
         if disabled is not None:
             await self.alerts.endpoint_disabled(disabled)
         self.wake()
+
+    async def _record(self, claim: Claim, outcome: Outcome) -> Any | None:
+        """Record the outcome, trying again while the database refuses it for as long as the
+        claim is surely ours (an attempt the receiver took is then not made again)."""
+        pause = RECORD_RETRY_FIRST_S
+        while True:
+            try:
+                return await record_outcome(
+                    sessions=self.sessions, settings=self.settings, delivery_id=claim.row.id,
+                    claimed_until=claim.row.claimed_until, attempt=claim.row.attempts + 1,
+                    outcome=outcome,
+                )  # fmt: skip
+            except Exception as error:
+                raise_if_cancelled(error)
+                if time.monotonic() + pause > claim.lapses_at - LEASE_MARGIN_S:
+                    log.warning(
+                        "delivery %s: outcome not recorded (%s)", claim.row.id, describe(error)
+                    )
+                    return None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_RETRY_MAX_S)
 
     async def prune(self) -> None:
         """Finished deliveries (and their attempts) and handled event ids past retention."""

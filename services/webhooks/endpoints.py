@@ -7,11 +7,13 @@ and kept sealed with VITRINE_SECRET_KEY.
 import base64
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.pages import InvalidCursor, decode_cursor, encode_cursor
@@ -30,12 +32,40 @@ from services.webhooks.targets import check_url
 SECRET_BYTES = 24
 
 
+# deadlock detected, serialization failure: a concurrent change won, this one may be tried again
+CONFLICT_STATES = ("40P01", "40001")
+TRIES_ON_CONFLICT = 3
+
+T = TypeVar("T")
+
+
 class EndpointNotFound(LookupError):
     pass
 
 
 class TooManyEndpoints(Exception):
     pass
+
+
+class EndpointNotDisabled(Exception):
+    """Only a disabled endpoint is enabled (an enabled one keeps its failures and backoff)."""
+
+
+class Conflicted(Exception):
+    """The database kept refusing the change for concurrent ones: to be tried again shortly."""
+
+
+async def _retrying(session: AsyncSession, change: Callable[[], Awaitable[T]]) -> T:
+    """The change, in a transaction of its own, again if the database gave it up for a
+    concurrent one (a deadlock with the dispatcher recording an outcome, say)."""
+    for _ in range(TRIES_ON_CONFLICT):
+        try:
+            return await change()
+        except DBAPIError as error:
+            if str(getattr(error.orig, "sqlstate", "") or "") not in CONFLICT_STATES:
+                raise
+            await session.rollback()
+    raise Conflicted("the endpoint is being changed concurrently: try again")
 
 
 def new_secret() -> str:
@@ -62,7 +92,7 @@ async def create_endpoint(
     url = check_url(data.url, private_allowed=settings.private_targets_allowed)
     count = await session.scalar(sa.select(sa.func.count()).select_from(endpoints))
     if (count or 0) >= settings.webhooks_max_endpoints:
-        raise TooManyEndpoints
+        raise TooManyEndpoints(f"at most {settings.webhooks_max_endpoints} endpoints")
     now, secret = datetime.now(UTC), new_secret()
     row = (
         await session.execute(
@@ -148,12 +178,17 @@ async def update_endpoint(
 
 async def delete_endpoint(*, session: AsyncSession, endpoint_id: UUID) -> None:
     """The endpoint and its delivery log; what was still to send to it is dropped."""
-    gone = await session.execute(
-        sa.delete(endpoints).where(endpoints.c.id == endpoint_id).returning(endpoints.c.id)
-    )
-    if gone.first() is None:
-        raise EndpointNotFound(endpoint_id)
-    await session.commit()
+
+    async def delete() -> None:
+        # The endpoint locked first, then its deliveries (the cascade): the dispatcher's order.
+        gone = await session.execute(
+            sa.delete(endpoints).where(endpoints.c.id == endpoint_id).returning(endpoints.c.id)
+        )
+        if gone.first() is None:
+            raise EndpointNotFound(endpoint_id)
+        await session.commit()
+
+    await _retrying(session, delete)
 
 
 async def rotate_secret(
@@ -181,31 +216,39 @@ async def rotate_secret(
 
 
 async def enable_endpoint(*, session: AsyncSession, endpoint_id: UUID) -> WebhookEndpoint:
-    """Enabled again, its failure count cleared; what was pending goes out now, in order."""
-    await _row(session, endpoint_id, lock=True)
-    now = datetime.now(UTC)
-    row = (
-        await session.execute(
-            sa.update(endpoints)
-            .where(endpoints.c.id == endpoint_id)
-            .values(
-                status=EndpointStatus.ENABLED.value,
-                disabled_reason=None,
-                disabled_at=None,
-                consecutive_failures=0,
-                failing_since=None,
-                updated_at=now,
+    """Enabled again after it was disabled, its failure count cleared; what was pending goes
+    out now, in order."""
+
+    async def enable() -> WebhookEndpoint:
+        # The endpoint locked first, then its deliveries: the dispatcher's order.
+        current = await _row(session, endpoint_id, lock=True)
+        if current.status != EndpointStatus.DISABLED.value:
+            raise EndpointNotDisabled("the endpoint is not disabled")
+        now = datetime.now(UTC)
+        row = (
+            await session.execute(
+                sa.update(endpoints)
+                .where(endpoints.c.id == endpoint_id)
+                .values(
+                    status=EndpointStatus.ENABLED.value,
+                    disabled_reason=None,
+                    disabled_at=None,
+                    consecutive_failures=0,
+                    failing_since=None,
+                    updated_at=now,
+                )
+                .returning(endpoints)
             )
-            .returning(endpoints)
+        ).one()
+        await session.execute(
+            sa.update(deliveries)
+            .where(
+                deliveries.c.endpoint_id == endpoint_id,
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+            )
+            .values(next_attempt_at=now)
         )
-    ).one()
-    await session.execute(
-        sa.update(deliveries)
-        .where(
-            deliveries.c.endpoint_id == endpoint_id,
-            deliveries.c.status == DeliveryStatus.PENDING.value,
-        )
-        .values(next_attempt_at=now)
-    )
-    await session.commit()
-    return public(row)
+        await session.commit()
+        return public(row)
+
+    return await _retrying(session, enable)

@@ -30,10 +30,12 @@ def wanting(event_type: str) -> sa.ColumnElement[bool]:
 
 
 async def queue_event(
-    session: AsyncSession, envelope: Envelope, *, only_endpoint: UUID | None = None
-) -> list[int]:
+    session: AsyncSession, envelope: Envelope, *, only_endpoint: UUID | None = None,
+    queue: UUID | None = None,
+) -> list[int]:  # fmt: skip
     """Queue the event for every enabled endpoint that wants it (or for `only_endpoint`,
-    whatever it wants: a test event). Returns the new deliveries' ids."""
+    whatever it wants: a test event), behind the earlier deliveries of its live (or of
+    `queue`). Returns the new deliveries' ids."""
     query = sa.select(endpoints.c.id, endpoints.c.allow_personal_data)
     if only_endpoint is not None:
         query = query.where(endpoints.c.id == only_endpoint)
@@ -53,7 +55,7 @@ async def queue_event(
                 endpoint_id=endpoint.id,
                 event_id=envelope.id,
                 event_type=envelope.type,
-                stream_id=envelope.stream_id,
+                stream_id=envelope.stream_id if queue is None else queue,
                 body=body_of(document),
                 status=DeliveryStatus.PENDING.value,
                 next_attempt_at=now,

@@ -88,6 +88,13 @@ sa.Index(
     deliveries.c.id,
     postgresql_where=deliveries.c.status == DeliveryStatus.PENDING.value,
 )
+sa.Index(  # the attempts in flight, counted per endpoint by each claim
+    "ix_deliveries_claimed",
+    deliveries.c.endpoint_id,
+    deliveries.c.claimed_until,
+    postgresql_where=(deliveries.c.status == DeliveryStatus.PENDING.value)
+    & deliveries.c.claimed_until.is_not(None),
+)
 sa.Index("ix_deliveries_log", deliveries.c.endpoint_id, deliveries.c.id.desc())
 sa.Index("ix_deliveries_finished", deliveries.c.finished_at)
 

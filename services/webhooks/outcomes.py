@@ -23,21 +23,38 @@ FINISHED = Counter("vitrine_webhook_deliveries_total", "Webhook deliveries finis
 
 async def record_outcome(
     *, sessions: async_sessionmaker[AsyncSession], settings: WebhooksSettings,
-    delivery_id: int, attempt: int, outcome: Outcome,
+    delivery_id: int, claimed_until: datetime, attempt: int, outcome: Outcome,
 ) -> Any | None:  # fmt: skip
-    """Record one attempt; returns the endpoint's row if this disabled it."""
+    """Record one attempt, if the delivery is still pending under the claim that made it
+    (`claimed_until` as claimed); returns the endpoint's row if this disabled it."""
     now = datetime.now(UTC)
     d = deliveries.c
     async with sessions() as session, session.begin():
+        endpoint_id = await session.scalar(sa.select(d.endpoint_id).where(d.id == delivery_id))
+        if endpoint_id is None:
+            return None  # its endpoint was deleted meanwhile
+        # The endpoint first, then its delivery: the order of every use case that locks both
+        # (enable, delete), so none waits on another that waits on it.
+        endpoint = (
+            await session.execute(
+                sa.select(endpoints)
+                .where(endpoints.c.id == endpoint_id)
+                .with_for_update(key_share=True)
+            )
+        ).first()
         delivery = (
             await session.execute(
-                sa.select(d.id, d.endpoint_id)
-                .where(d.id == delivery_id, d.status == DeliveryStatus.PENDING.value)
+                sa.select(d.id)
+                .where(
+                    d.id == delivery_id,
+                    d.status == DeliveryStatus.PENDING.value,
+                    d.claimed_until == claimed_until,
+                )
                 .with_for_update()
             )
         ).first()
-        if delivery is None:
-            return None  # its endpoint was deleted meanwhile
+        if endpoint is None or delivery is None:
+            return None  # deleted meanwhile, or the lease ran out and another took it up
         await session.execute(
             sa.insert(attempts).values(
                 delivery_id=delivery_id,
@@ -47,11 +64,6 @@ async def record_outcome(
                 duration_ms=outcome.duration_ms,
             )
         )
-        endpoint = (
-            await session.execute(
-                sa.select(endpoints).where(endpoints.c.id == delivery.endpoint_id).with_for_update()
-            )
-        ).one()
         if outcome.delivered:
             await _finish(session, delivery_id, DeliveryStatus.DELIVERED, attempt, now)
             if endpoint.consecutive_failures or endpoint.failing_since is not None:

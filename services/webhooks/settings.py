@@ -4,6 +4,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from chassis.mailer import SmtpSettings
 from chassis.settings import Environment, ServiceSettings
 
 # Standard Webhooks' (and Svix's) schedule after the first, immediate attempt: 5 s, 5 min,
@@ -11,7 +12,7 @@ from chassis.settings import Environment, ServiceSettings
 RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
-class WebhooksSettings(ServiceSettings):
+class WebhooksSettings(ServiceSettings, SmtpSettings):
     webhooks_port: int = 8006
     # A small pool: requests are few and short, and no connection is held while a receiver
     # answers (PostgreSQL's max_connections is shared by every process).
@@ -41,12 +42,8 @@ class WebhooksSettings(ServiceSettings):
     # outside production (a receiver on the same machine), refused in production (SSRF).
     webhooks_allow_private_targets: bool | None = None
     # Told by e-mail when an endpoint is disabled (unset: the log, the metric and the
-    # endpoint's own state only). Sent through SMTP_URL, from SMTP_FROM.
+    # endpoint's own state only). Sent through SMTP_URL, from SMTP_FROM (chassis.mailer).
     webhooks_admin_email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    smtp_url: str = "smtp://127.0.0.1:1025"
-    smtp_from: str = "Vitrine <live@vitrine.localhost>"
-    smtp_timeout_s: float = Field(15.0, gt=0)
-    smtp_ca_bundle: str | None = None
     # How often the dispatcher looks for due deliveries when nothing woke it.
     webhooks_poll_interval_s: float = Field(1.0, gt=0)
     # A claimed delivery not finished by then (its process died) is taken up again.

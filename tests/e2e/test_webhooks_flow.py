@@ -1,8 +1,8 @@
 """Outbound webhooks end to end: lives and chat driven through the gateway, the events POSTed by
 the webhooks service to a real local receiver that checks every signature with `standardwebhooks`
-— through the receiver's failures and a restart of the webhooks service, each event arrives once
-and in the bus's order; an endpoint that keeps failing is disabled, the admin told by e-mail,
-and enabled again.
+— through the receiver's failures and restarts of the webhooks service (one with a 2xx on its
+way), each event arrives once and in the bus's order; an endpoint that keeps failing is disabled,
+the admin told by e-mail, and enabled again.
 
 A system of its own (streams, chat, webhooks, gateway; own schemas, stream, subjects and keys),
 so that its retry schedule can be short and the other tests' events never reach its endpoints.
@@ -208,6 +208,27 @@ async def test_events_arrive_once_in_order_through_failures_and_a_restart(
     message = automation.event["data"]["message"]
     assert message["message"] == "first!" and "display_name" not in message
     assert "user_id" not in message and b"user-zoe" not in automation.body
+
+
+async def test_an_event_accepted_while_the_service_stops_gracefully_is_not_sent_again(
+    gateway, tokens, receiver: Receiver, system: System
+):
+    admin = auth(tokens["admin"])
+    await register(gateway, admin, receiver, "slow", event_types=["stream.created"])
+    receiver.modes["slow"], receiver.slow_s = "slow", 0.6  # a 200, within the 1 s timeout
+    created = await gateway.post("/api/live/streams", json={"title": "Ventes"}, headers=admin)
+    assert created.status_code == 201, created.text
+    live_id = created.json()["id"]
+
+    def asked() -> list:
+        return [r for r in receiver.of("slow") if r.event["stream_id"] == live_id]
+
+    await eventually(asked, timeout=20)
+    # SIGTERM with the receiver's 2xx still on its way; started again.
+    await asyncio.to_thread(system.stop, "webhooks")
+    await asyncio.to_thread(system.start, "webhooks")
+    await asyncio.sleep(2)  # for a copy that should not come
+    assert [r.answered for r in asked()] == [200]
 
 
 async def test_an_endpoint_that_keeps_failing_is_disabled_the_admin_told_then_enabled(

@@ -1,7 +1,7 @@
 """A receiver of outbound webhooks, as a CRM or an automation platform is: a real HTTP server on
 a free port (starlette + uvicorn on a thread) that checks every delivery's Standard Webhooks
 signature with the `standardwebhooks` library, keeps what it got, and can be told to answer
-500, or to answer too late, for a while.
+500, to answer too late, or to answer 2xx slowly, for a while.
 
 Each endpoint registered in a test is a path of its own (`receiver.url(name)`), whose secret the
 test hands over once the service has shown it (`receiver.secrets[name] = secret`)."""
@@ -43,9 +43,11 @@ class Received:
 class Receiver:
     port: int = 0
     secrets: dict[str, str] = field(default_factory=dict)
-    # name → "ok", "fail" (500) or "hang" (answers after `hang_s`)
+    # name → "ok", "fail" (500), "hang" (answers after `hang_s`) or "slow" (answers 2xx, but
+    # only after `slow_s`: an answer still on its way when the sender stops)
     modes: dict[str, str] = field(default_factory=dict)
     hang_s: float = 3.0
+    slow_s: float = 1.0
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,7 +74,8 @@ class Receiver:
             except WebhookVerificationError:
                 pass
         mode = self.modes.get(name, "ok")
-        answered = {"ok": 200 if verified else 401, "fail": 500, "hang": 0}[mode]
+        accepted = 200 if verified else 401
+        answered = {"ok": accepted, "slow": accepted, "fail": 500, "hang": 0}[mode]
         with self.lock:
             self.received.append(
                 Received(name, headers.get("webhook-id", ""), headers, body, verified, answered)
@@ -80,6 +83,8 @@ class Receiver:
         if mode == "hang":
             await asyncio.sleep(self.hang_s)  # the sender gave up by then
             return Response(status_code=504)
+        if mode == "slow":
+            await asyncio.sleep(self.slow_s)
         return Response(status_code=answered)
 
 

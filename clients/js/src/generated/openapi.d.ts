@@ -872,7 +872,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Enable a disabled endpoint again: what waited for it goes out, in order */
+        /** Enable a disabled endpoint again: what waited for it goes out, in order (409 if it is not disabled) */
         post: operations["enable_webhook_endpoint"];
         delete?: never;
         options?: never;
@@ -8780,8 +8780,9 @@ export interface operations {
     list_webhook_endpoints: {
         parameters: {
             query?: {
-                /** @description the page before's next_cursor */
+                /** @description the previous page's `next_cursor`; none: the first */
                 cursor?: string | null;
+                /** @description items per page */
                 limit?: number;
             };
             header?: never;
@@ -9257,8 +9258,9 @@ export interface operations {
     list_webhook_deliveries: {
         parameters: {
             query?: {
-                /** @description the page before's next_cursor */
+                /** @description the previous page's `next_cursor`; none: the first */
                 cursor?: string | null;
+                /** @description items per page */
                 limit?: number;
                 status?: components["schemas"]["DeliveryStatus"] | null;
             };
@@ -9395,6 +9397,15 @@ export interface operations {
             };
             /** @description no such webhook endpoint */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not possible in the present state (a live that ended, say) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
