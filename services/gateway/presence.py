@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
+import prometheus_client
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -26,6 +27,10 @@ from contracts.presence import active_key, gateway_set, gateways_key, live_key, 
 from contracts.viewers import ViewerJoined, ViewerLeft, ViewersUpdated
 
 log = logging.getLogger(__name__)
+# Each round of writing this gateway's viewers to Redis (every PRESENCE_INTERVAL_S).
+SYNCS = prometheus_client.Counter(
+    "vitrine_presence_writes_total", "Rounds of writing the viewers to Redis", ["outcome"]
+)
 
 Publish = Callable[[Envelope], Awaitable[None]]
 PUBLISH_TIMEOUT_S = 2.0
@@ -120,7 +125,9 @@ class Presence:
         events, self._events = self._events, []
         try:
             await self._write(added, removed, views, rewrite)
+            SYNCS.labels("written").inc()
         except BaseException:
+            SYNCS.labels("failed").inc()
             for stream_id, keys in added.items():
                 self._added.setdefault(stream_id, set()).update(keys)
             for stream_id, keys in removed.items():

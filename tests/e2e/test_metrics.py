@@ -40,6 +40,7 @@ async def test_the_metrics_say_what_the_fan_out_the_relay_and_the_consumers_do(
         during = await samples(system.url("gateway"))
         assert value(during, "vitrine_ws_connections") >= 1
         assert value(during, "vitrine_ws_live_hubs") >= 1
+        assert value(during, "vitrine_presence_writes_total", outcome="written") >= 1
         await gateway.put(
             f"/api/live/streams/{live['id']}", json={"title": "Metered 2"}, headers=admin
         )
