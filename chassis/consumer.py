@@ -27,11 +27,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
@@ -115,11 +116,14 @@ class EventConsumer:
         lock_order: LockOrder | None = None,
         only: Collection[str] | None = None,
         max_ack_pending: int | None = None,
+        from_now: bool = False,
     ) -> None:
         """`events` filters event types, e.g. `stream.>` or `product.featured`; `only`, when a
         consumer needs a few types of a family, lets the others through with a mere ack.
         `max_ack_pending` (by default 10 times `batch`, at least MIN_MAX_ACK_PENDING) bounds the
-        events delivered and not yet acknowledged, those waiting out a retry delay included."""
+        events delivered and not yet acknowledged, those waiting out a retry delay included.
+        `from_now`: created, the durable starts with the events stored since this consumer was
+        made (not the stream's past; its position is kept from then on)."""
         self.bus = bus
         self.sessions = sessions
         self.processed = processed
@@ -133,6 +137,7 @@ class EventConsumer:
         self.lock_order = lock_order
         self.only = frozenset(only) if only is not None else None
         self.subject_root = subject_root
+        self.since = datetime.now(UTC) if from_now else None
         self.max_ack_pending = max_ack_pending or max(10 * batch, MIN_MAX_ACK_PENDING)
         self.outages = OutageTally(self.max_ack_pending)
         self.handled = 0
@@ -155,7 +160,11 @@ class EventConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     def _config(self) -> ConsumerConfig:
-        return consumer_config(ack_wait_s=self.ack_wait_s, max_ack_pending=self.max_ack_pending)
+        config = consumer_config(ack_wait_s=self.ack_wait_s, max_ack_pending=self.max_ack_pending)
+        if self.since is not None:
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = self.since
+        return config
 
     async def _consume(self) -> None:
         bus = await self.bus.get()

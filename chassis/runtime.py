@@ -72,9 +72,11 @@ class Runtime:
         handler: Handler,
         processed: sa.Table,
         only: Collection[str] | None = None,
+        from_now: bool = False,
     ) -> EventConsumer:
         """Follow an event family with a durable consumer, for as long as the service runs
-        (`only`: the types of the family it handles; the others are acknowledged untouched)."""
+        (`only`: the types of the family it handles; the others are acknowledged untouched;
+        `from_now`: a new durable starts with the events to come, not the stream's past)."""
         consumer = EventConsumer(
             bus=self.bus,
             sessions=self.sessions,
@@ -85,6 +87,7 @@ class Runtime:
             subject_root=self.settings.subject_root,
             redelivery=Redelivery.of(self.settings),
             only=only,
+            from_now=from_now,
         )
         self.run(consumer.run(), durable)
         return consumer

@@ -54,12 +54,14 @@ def create_app(settings: WebhooksSettings, *, mailer: Mailer | None = None) -> F
                     sender=settings.smtp_from,
                 ),
             )  # fmt: skip
-            # Every event of every live; the handler queues it for the endpoints that want it.
+            # Every event of every live from now on (the stream's past was for no endpoint);
+            # the handler queues each for the endpoints that want it.
             app.state.consumer = runtime.consume(
                 durable="webhooks",
                 events=">",
                 handler=intake.handler(dispatcher.wake),
                 processed=processed_events,
+                from_now=True,
             )
             runtime.run(dispatcher.run(), "dispatcher")
             try:

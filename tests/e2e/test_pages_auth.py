@@ -11,7 +11,8 @@ STRONG = "x" * 40
 
 async def test_in_production_the_dev_sign_in_does_not_exist(env):
     settings = GatewaySettings(**{**env, "vitrine_env": "production", "jwt_secret": STRONG,
-                                  "vitrine_secret_key": STRONG})  # fmt: skip
+                                  "vitrine_secret_key": STRONG, "nats_user": "gateway",
+                                  "nats_password": STRONG})  # fmt: skip
     app = create_app(settings)
     async with (
         LifespanManager(app),

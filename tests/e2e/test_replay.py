@@ -13,7 +13,7 @@ import pytest
 
 from contracts.streams import StreamView
 from services.streams.settings import INSECURE_RTMP_CALLBACK_SECRET
-from tests.conftest import auth, eventually
+from tests.conftest import auth, eventually, every_page
 from tests.e2e.test_products_flow import catalog_product
 
 CALLBACK = {"secret": INSECURE_RTMP_CALLBACK_SECRET}
@@ -161,17 +161,15 @@ async def test_only_ended_lives_with_a_replay_are_listed_and_shown_to_viewers(
         "admin": admin,
     }
     for who, headers in callers.items():
-        ended = await gateway.get("/api/live/streams", params={"status": "ended"}, headers=headers)
-        listed = [s["id"] for s in ended.json()]
+        ended = await every_page(gateway, "/api/live/streams", headers=headers, status="ended")
+        listed = [s["id"] for s in ended]
         assert recorded["id"] in listed, who
         assert (unrecorded["id"] in listed) is (who == "admin"), who
-        assert {s["status"] for s in ended.json()} == {"ended"}
-        default = [
-            s["id"] for s in (await gateway.get("/api/live/streams", headers=headers)).json()
-        ]
+        assert {s["status"] for s in ended} == {"ended"}
+        default = [s["id"] for s in await every_page(gateway, "/api/live/streams", headers=headers)]
         assert (recorded["id"] in default) is (who == "admin") and scheduled["id"] in default
         if who != "admin":
-            assert all("stream_key" not in s for s in ended.json())
+            assert all("stream_key" not in s for s in ended)
             # An ended live is still not a live to watch: its replay is.
             hidden = await gateway.get(f"/api/live/streams/{recorded['id']}", headers=headers)
             assert hidden.status_code == 404, who
