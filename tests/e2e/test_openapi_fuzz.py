@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from vitrine.services import SERVICES, spec
-from vitrine.system import System, free_ports
+from tests.support.system import isolated, migrated_system
+from vitrine.services import SERVICES
+from vitrine.system import System
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 BUDGET_S = 15  # of generated requests per service: about a thousand each on two cores
@@ -29,21 +30,8 @@ CONFORMANCE = "status_code_conformance,content_type_conformance,response_schema_
 
 @pytest.fixture(scope="module")
 async def fuzzed(env: dict, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    isolated = {
-        **env,
-        "db_schema_prefix": "fuzz_",
-        "jetstream_stream": f"{env['jetstream_stream']}_FUZZ",
-        "subject_root": f"fuzz.{env['subject_root']}",
-        "redis_prefix": f"fuzz:{env['redis_prefix']}",
-    }
-    for name in SERVICES:
-        chosen = spec(name)
-        if chosen.migrate is not None:
-            await chosen.migrate(chosen.settings(**isolated))  # type: ignore[call-arg]
-    system = System(
-        env={key.upper(): str(value) for key, value in isolated.items()},
-        ports=free_ports(SERVICES),
-        log_dir=Path(tmp_path_factory.mktemp("fuzz-logs")),
+    system = await migrated_system(
+        isolated(env, "fuzz"), log_dir=Path(tmp_path_factory.mktemp("fuzz-logs"))
     )
     await asyncio.to_thread(system.start)
     yield system

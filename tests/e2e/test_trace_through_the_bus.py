@@ -16,8 +16,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.conftest import auth, eventually
 from tests.support.otlp_receiver import OtlpReceiver
-from vitrine.services import SERVICES, spec
-from vitrine.system import System, free_ports
+from tests.support.system import isolated, migrated_system
+from vitrine.system import System
 
 
 @pytest.fixture(scope="module")
@@ -31,25 +31,13 @@ def receiver() -> Iterator[OtlpReceiver]:
 async def traced(
     env: dict, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[System]:
-    isolated = {
-        **env,
-        "db_schema_prefix": "traced_",
-        "jetstream_stream": f"{env['jetstream_stream']}_TRACED",
-        "subject_root": f"traced.{env['subject_root']}",
-        "redis_prefix": f"traced:{env['redis_prefix']}",
-    }
-    for name in SERVICES:
-        chosen = spec(name)
-        if chosen.migrate is not None:
-            await chosen.migrate(chosen.settings(**isolated))  # type: ignore[call-arg]
-    system = System(
-        env={key.upper(): str(value) for key, value in isolated.items()}
-        | {
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-        },
-        ports=free_ports(SERVICES),
+    system = await migrated_system(
+        isolated(env, "traced"),
         log_dir=Path(tmp_path_factory.mktemp("traced-logs")),
+        extra_env={
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",  # ms: spans exported within moments
+        },
     )
     await asyncio.to_thread(system.start)
     yield system

@@ -3,67 +3,17 @@ cluster of the test's own, on loopback; an existing stream is raised, never shru
 without the setting; a single server refuses 3."""
 
 import asyncio
-import functools
 import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nats
 import pytest
-from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from chassis import bus as chassis_bus
 from chassis.bus import BusProvider, ensure_stream
 from chassis.dead_letters import dead_letter_stream, ensure_dead_letter_stream
 from tests.conftest import eventually
-from vitrine import embedded
-from vitrine.system import free_port
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[str]:
-    """Three nats-server nodes routed to each other; yields the client URLs, comma-separated."""
-    clients = [free_port() for _ in range(3)]
-    routes = [free_port() for _ in range(3)]
-    binary = str(embedded._nats_server_binary())
-    nodes = []
-    try:
-        for i, (client, route) in enumerate(zip(clients, routes, strict=True)):
-            others = ",".join(f"nats://127.0.0.1:{r}" for r in routes if r != route)
-            store = tmp_path / f"n{i}"
-            store.mkdir()
-            argv = [binary, "-a", "127.0.0.1", "-p", str(client), "-js", "-sd", str(store),
-                    "--server_name", f"n{i}", "--cluster_name", "vitrine-test",
-                    "--cluster", f"nats://127.0.0.1:{route}", "--routes", others]  # fmt: skip
-            nodes.append(
-                embedded._spawn(
-                    f"nats-n{i}",
-                    argv,
-                    port=client,
-                    log_path=store / "nats-server.log",
-                    ready=functools.partial(embedded._nats_ready, "127.0.0.1", client),
-                )
-            )
-        urls = ",".join(f"nats://127.0.0.1:{port}" for port in clients)
-        nc = await nats.connect(urls.split(","))
-        try:  # ready once the meta leader places a stream on all three nodes
-            await eventually(lambda: _places_3_replicas(nc.jetstream()), timeout=30, interval=0.5)
-        finally:
-            await nc.close()
-        yield urls
-    finally:
-        for node in nodes:
-            node.stop()
-
-
-async def _places_3_replicas(js: JetStreamContext) -> bool:
-    try:
-        await js.add_stream(name="PROBE", subjects=["probe.>"], num_replicas=3)
-        await js.delete_stream("PROBE")
-        return True
-    except Exception:
-        return False
+from tests.support.nats_cluster import cluster  # noqa: F401 (a fixture)
 
 
 def _name() -> str:
@@ -71,7 +21,7 @@ def _name() -> str:
 
 
 async def test_a_stream_created_with_3_replicas_and_its_dead_letters_live_on_3_nodes(
-    cluster,
+    cluster,  # noqa: F811
 ) -> None:
     stream = _name()
     # NATS_URL may list the cluster's servers, comma-separated.
@@ -93,7 +43,7 @@ async def test_a_stream_created_with_3_replicas_and_its_dead_letters_live_on_3_n
 
 
 async def test_an_existing_stream_is_raised_to_3_and_never_shrunk_without_the_setting(
-    cluster,
+    cluster,  # noqa: F811
 ) -> None:
     stream = _name()
     nc = await nats.connect(cluster.split(","))

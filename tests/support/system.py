@@ -55,6 +55,39 @@ def mail() -> Iterator[MailCatcher]:
         yield catcher
 
 
+def isolated(env: dict, tag: str, **overrides: object) -> dict:
+    """The run's settings for a system of a test's own: its schemas, stream, subjects and Redis
+    keys apart from the shared system's (the keys under the run's prefix, which it cleans)."""
+    return {
+        **env,
+        "db_schema_prefix": f"{tag}_",
+        "jetstream_stream": f"{env['jetstream_stream']}_{tag.upper()}",
+        "subject_root": f"{tag}.{env['subject_root']}",
+        "redis_prefix": f"{env['redis_prefix']}{tag}:",
+        **overrides,
+    }
+
+
+async def migrate_all(settings: dict) -> None:
+    """Every service's schema brought to its newest version, with these settings."""
+    for name in SERVICES:
+        chosen = spec(name)
+        if chosen.migrate is not None:
+            await chosen.migrate(chosen.settings(**settings))  # type: ignore[call-arg]
+
+
+async def migrated_system(
+    settings: dict, *, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> System:
+    """A system (not started yet) of every service with `settings`, their schemas migrated."""
+    await migrate_all(settings)
+    return System(
+        env={key.upper(): str(value) for key, value in settings.items()} | (extra_env or {}),
+        ports=free_ports(SERVICES),
+        log_dir=log_dir,
+    )
+
+
 @pytest.fixture(scope="session")
 async def system(
     env: dict,
@@ -75,10 +108,7 @@ async def system(
         "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_WEBHOOK_SECRET,
         "SMTP_URL": mail.url,
     }
-    for name in SERVICES:
-        chosen = spec(name)
-        if chosen.migrate is not None:
-            await chosen.migrate(chosen.settings(**env))  # type: ignore[call-arg]
+    await migrate_all(env)
     running = System(
         env={**variables, "HUB_LINGER_S": "1"},
         ports=free_ports(SERVICES),
