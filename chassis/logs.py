@@ -20,7 +20,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # a caller's own, if it looks like an id
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a caller's own, if it looks like an id
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s%(context)s"
@@ -88,7 +88,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        current = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        current = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id.set(current)
 
         async def send_with_id(message: Message) -> None:

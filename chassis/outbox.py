@@ -35,6 +35,7 @@ OUTBOX_OLDEST = Gauge(
     "vitrine_outbox_oldest_unsent_seconds", "Age of the oldest event not yet published", ["service"]
 )
 OUTBOX_PUBLISHED = Counter("vitrine_outbox_published_total", "Events published", ["service"])
+COUNT_EVERY_S = 15.0
 OUTBOX_FAILURES = Counter(
     "vitrine_outbox_publish_failures_total", "Batches the bus refused or lost", ["service"]
 )
@@ -159,6 +160,7 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self.published = 0
         self._window_s: float | None = None  # the stream's duplicate window, read once
+        self._counted_at = 0.0  # when the backlog was last counted
 
     async def run(self) -> None:
         """Relay for ever: wait for leadership, then publish as rows arrive."""
@@ -241,9 +243,11 @@ class OutboxRelay:
                 )
             ).all()
             OUTBOX_OLDEST.labels(self.service).set(float(rows[0].age_s) if rows else 0.0)
-            OUTBOX_UNSENT.labels(self.service).set(
-                len(rows) if len(rows) < self.batch_size else await self._unsent(conn)
-            )
+            if len(rows) < self.batch_size:
+                OUTBOX_UNSENT.labels(self.service).set(len(rows))
+            elif time.monotonic() - self._counted_at > COUNT_EVERY_S:  # a backlog: now and then
+                self._counted_at = time.monotonic()
+                OUTBOX_UNSENT.labels(self.service).set(await self._unsent(conn))
             if not rows:
                 return 0
             bus = await self.bus.get()

@@ -54,7 +54,8 @@ def instrument(app: FastAPI, service_name: str) -> None:
     setup_tracing(service_name)
     FastAPIInstrumentor.instrument_app(
         app,
-        excluded_urls="healthz,readyz,metrics",
+        # A websocket's span would stay open as long as its viewer watches (hours).
+        excluded_urls="healthz,readyz,metrics,ws/live",
         server_request_hook=hide_private_query,
         exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
     )

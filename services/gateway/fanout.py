@@ -5,6 +5,7 @@ of what a reconnecting viewer missed.
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import functools
@@ -60,6 +61,7 @@ class Fanout:
         self.linger_s = linger_s
         self.max_held = max_held
         self.hubs: dict[str, StreamHub] = {}
+        HUBS.set_function(lambda: len(self.hubs))
         self._starting: dict[str, asyncio.Task[StreamHub]] = {}
         self._stoppers: dict[str, asyncio.TimerHandle] = {}
 
@@ -70,7 +72,9 @@ class Fanout:
             return hub
         task = self._starting.get(stream_id)
         if task is None:
-            task = asyncio.create_task(self._start(stream_id))
+            # In a context of its own: the hub outlives the viewer whose join started it, and
+            # must not carry that viewer's trace (or request) into every later event.
+            task = asyncio.create_task(self._start(stream_id), context=contextvars.Context())
             self._starting[stream_id] = task
             # The task forgets itself, whichever waiter is cancelled meanwhile.
             task.add_done_callback(lambda _: self._starting.pop(stream_id, None))
@@ -90,7 +94,6 @@ class Fanout:
         )
         await hub.start()
         self.hubs[stream_id] = hub
-        HUBS.set(len(self.hubs))
         return hub
 
     def release(self, hub: StreamHub, viewer: Viewer) -> None:
@@ -105,7 +108,6 @@ class Fanout:
         hub = self.hubs.get(stream_id)
         if hub is not None and hub.viewer_count == 0:
             del self.hubs[stream_id]
-            HUBS.set(len(self.hubs))
             await hub.stop()
             _give_memory_back()
 
@@ -147,7 +149,9 @@ class Fanout:
                 seq = meta.sequence.stream
                 if seq > upto:
                     break
-                envelope = for_viewers(event_type_of(msg.subject, root=self.subject_root), msg.data)
+                event_type = event_type_of(msg.subject, root=self.subject_root)
+                # Counted (and logged) once, when the live path met it; not on every resume.
+                envelope = for_viewers(event_type, msg.data, count=False)
                 if envelope is not None:
                     frames.append((seq, event_frame(seq, envelope)))
                 if seq == upto or meta.num_pending == 0:

@@ -52,7 +52,7 @@ SNAPSHOT_MAX_AGE_S = 2.0
 MAX_POSTED = 5_000  # chat messages remembered per live, to tell a snapshot's own from new ones
 
 
-def for_viewers(event_type: str, data: bytes) -> dict[str, Any] | None:
+def for_viewers(event_type: str, data: bytes, *, count: bool = True) -> dict[str, Any] | None:
     """The stored event's envelope if viewers are to see it: not bookkeeping, and published by
     the service that publishes its type, under its own type. None for the rest, which is
     dropped (counted, and logged now and then)."""
@@ -63,11 +63,13 @@ def for_viewers(event_type: str, data: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         envelope = None
     if not isinstance(envelope, dict) or envelope.get("type") != event_type:
-        _refuse("malformed", "not an envelope of its subject's type", event_type)
+        if count:
+            _refuse("malformed", "not an envelope of its subject's type", event_type)
         return None
     if not may_publish(envelope.get("producer"), event_type):
-        producer = str(envelope.get("producer"))[:32]
-        _refuse("producer", f"not from the service that publishes it ({producer!r})", event_type)
+        if count:
+            producer = str(envelope.get("producer"))[:32]
+            _refuse("producer", f"not from the publisher of its type ({producer!r})", event_type)
         return None
     return envelope
 
