@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import sqlalchemy as sa
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import StatusCode
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -280,6 +281,10 @@ class OutboxRelay:
                     ),
                     return_exceptions=True,
                 )
+                for (span, _), outcome in zip(spans, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        span.record_exception(outcome)
+                        span.set_status(StatusCode.ERROR)
             finally:
                 for span, _ in spans:
                     span.end()

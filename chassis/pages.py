@@ -8,6 +8,7 @@ import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
 
 from fastapi import Query
 from pydantic import BaseModel, Field
@@ -40,15 +41,18 @@ class InvalidCursor(ValueError):
         super().__init__("invalid cursor")
 
 
-def encode_cursor(*position: str | int | float | datetime) -> str:
+def encode_cursor(*position: str | int | float | datetime | UUID) -> str:
     """An opaque cursor for the position after an item whose sort key is `position`."""
-    parts = [p.isoformat() if isinstance(p, datetime) else p for p in position]
+    parts = [
+        p.isoformat() if isinstance(p, datetime) else str(p) if isinstance(p, UUID) else p
+        for p in position
+    ]
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
     """The position `encode_cursor` was given, each part checked to be of its kind (str, int,
-    float or an aware datetime)."""
+    float, an aware datetime or a UUID)."""
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -59,6 +63,11 @@ def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
 
 
 def _part(part: Any, kind: type) -> Any:
+    if kind is UUID and isinstance(part, str):
+        try:
+            return UUID(part)
+        except ValueError:
+            raise InvalidCursor from None
     if kind is datetime and isinstance(part, str):
         try:
             moment = datetime.fromisoformat(part)

@@ -228,7 +228,7 @@ class StreamHub:
     async def _on_message(self, msg: Msg) -> None:
         with message_span(
             "process", msg.subject, msg.headers,
-            **{"consumer.group.name": "fanout", "vitrine.viewers": self.viewer_count},
+            **{"consumer.group.name": "fanout"},
         ):  # fmt: skip
             self._take(msg)
 

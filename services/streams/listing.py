@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from chassis.pages import InvalidCursor, decode_cursor, encode_cursor
+from chassis.pages import decode_cursor, encode_cursor
 from contracts.streams import StreamStatus
 from services.streams.models import LiveStream
 from services.streams.service import PUBLIC_STATUSES
@@ -38,14 +38,7 @@ def _order(status: StreamStatus | None) -> list[Any]:
 
 
 def _kinds(status: StreamStatus | None) -> tuple[type, ...]:
-    return (float, str) if status is StreamStatus.ENDED else (int, float, float, str)
-
-
-def uuid_of(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise InvalidCursor from None
+    return (float, UUID) if status is StreamStatus.ENDED else (int, float, float, UUID)
 
 
 async def list_streams(
@@ -74,12 +67,11 @@ async def list_streams(
     if replays_only:
         query = query.where(col(LiveStream.replay_url).is_not(None))
     if cursor is not None:
-        *position, last_id = decode_cursor(cursor, *_kinds(status))
-        query = query.where(sa.tuple_(*keys) > sa.tuple_(*position, uuid_of(last_id)))
+        query = query.where(sa.tuple_(*keys) > sa.tuple_(*decode_cursor(cursor, *_kinds(status))))
     elif offset:
         query = query.offset(offset)
     rows = (await session.execute(query)).all()
     page = rows[:limit]
     more = len(rows) > limit
-    next_cursor = encode_cursor(*page[-1][1:-1], str(page[-1][-1])) if more else None
+    next_cursor = encode_cursor(*page[-1][1:]) if more else None
     return [row[0] for row in page], next_cursor

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pages import InvalidCursor, decode_cursor, encode_cursor
+from chassis.pages import decode_cursor, encode_cursor
 from chassis.secrets import SecretBox
 from services.webhooks.models import DeliveryStatus, EndpointStatus, deliveries, endpoints
 from services.webhooks.schemas import (
@@ -122,18 +122,14 @@ async def list_endpoints(
     e = endpoints.c
     query = sa.select(endpoints).order_by(e.created_at, e.id).limit(limit + 1)
     if cursor is not None:
-        created_at, endpoint_id = decode_cursor(cursor, datetime, str)
-        try:
-            after = (created_at, UUID(endpoint_id))
-        except ValueError:
-            raise InvalidCursor from None
+        after = decode_cursor(cursor, datetime, UUID)
         query = query.where(sa.tuple_(e.created_at, e.id) > sa.tuple_(*after))
     rows = (await session.execute(query)).all()
     page = rows[:limit]
     last = page[-1] if page else None
     return WebhookEndpointList(
         items=[public(row) for row in page],
-        next_cursor=encode_cursor(last.created_at, str(last.id))
+        next_cursor=encode_cursor(last.created_at, last.id)
         if last is not None and len(rows) > limit
         else None,
     )
